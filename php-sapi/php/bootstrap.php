@@ -1,0 +1,47 @@
+<?php
+
+/**
+ * rustrunner worker bootstrap: run by the server before the worker script in
+ * every worker life.
+ *
+ * Registers an autoloader (appended, so an application's Composer autoloader
+ * wins) that provides the Spiral\RoadRunner worker API from this directory
+ * when the application did not install spiral/roadrunner-worker or
+ * spiral/roadrunner-http. Our classes live in RustRunner\Worker\ and get the
+ * Spiral names through class_alias().
+ */
+
+declare(strict_types=1);
+
+\spl_autoload_register(static function (string $class): void {
+    /** @var array<string, array{class-string, string}> lower-case Spiral name => [our class, file under src/] */
+    static $map = [
+        'spiral\roadrunner\workerinterface' => ['RustRunner\Worker\WorkerInterface', 'WorkerInterface.php'],
+        'spiral\roadrunner\streamworkerinterface' => ['RustRunner\Worker\StreamWorkerInterface', 'StreamWorkerInterface.php'],
+        'spiral\roadrunner\worker' => ['RustRunner\Worker\Worker', 'Worker.php'],
+        'spiral\roadrunner\payload' => ['RustRunner\Worker\Payload', 'Payload.php'],
+        'spiral\roadrunner\environmentinterface' => ['RustRunner\Worker\EnvironmentInterface', 'EnvironmentInterface.php'],
+        'spiral\roadrunner\environment' => ['RustRunner\Worker\Environment', 'Environment.php'],
+        'spiral\roadrunner\environment\mode' => ['RustRunner\Worker\Environment\Mode', 'Environment/Mode.php'],
+        'spiral\roadrunner\workerawareinterface' => ['RustRunner\Worker\WorkerAwareInterface', 'WorkerAwareInterface.php'],
+        'spiral\roadrunner\http\httpworkerinterface' => ['RustRunner\Worker\Http\HttpWorkerInterface', 'Http/HttpWorkerInterface.php'],
+        'spiral\roadrunner\http\httpworker' => ['RustRunner\Worker\Http\HttpWorker', 'Http/HttpWorker.php'],
+        'spiral\roadrunner\http\request' => ['RustRunner\Worker\Http\Request', 'Http/Request.php'],
+        'spiral\roadrunner\http\psr7workerinterface' => ['RustRunner\Worker\Http\PSR7WorkerInterface', 'Http/PSR7WorkerInterface.php'],
+        'spiral\roadrunner\http\psr7worker' => ['RustRunner\Worker\Http\PSR7Worker', 'Http/PSR7Worker.php'],
+        'spiral\roadrunner\http\globalstate' => ['RustRunner\Worker\Http\GlobalState', 'Http/GlobalState.php'],
+    ];
+
+    $entry = $map[\strtolower(\ltrim($class, '\\'))] ?? null;
+    if ($entry === null) {
+        return;
+    }
+    [$ours, $file] = $entry;
+    if (!\class_exists($ours, false) && !\interface_exists($ours, false)) {
+        require __DIR__ . '/src/' . $file;
+    }
+    // Loading our file may have autoloaded other names, never this one; check anyway.
+    if (!\class_exists($class, false) && !\interface_exists($class, false)) {
+        \class_alias($ours, $class, false);
+    }
+}, true, false);

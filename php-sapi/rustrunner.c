@@ -1,0 +1,835 @@
+/*
+ * rustrunner's PHP SAPI: the only code of the project that touches Zend
+ * internals. It implements rustrunner.h over a thread-safe (ZTS) libphp.
+ *
+ * A worker thread runs one "life" at a time: a full PHP request
+ * (php_request_startup .. php_request_shutdown) that executes the worker
+ * script. Inside the life the script loops over requests, either through the
+ * STDIN/STDOUT relay (goridge frames, handled by the host) or through the
+ * native functions below (rustrunner_wait_request / rustrunner_respond).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "rustrunner.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "php.h"
+#include "SAPI.h"
+#include "php_main.h"
+#include "php_variables.h"
+#include "php_ini.h"
+#include "ext/standard/info.h"
+#include "ext/standard/php_var.h"
+#include "main/php_streams.h"
+#include "zend_exceptions.h"
+#include "zend_ini.h"
+
+#ifndef ZTS
+#error "rustrunner needs a thread-safe PHP (configure --enable-zts)"
+#endif
+
+/* Share the engine's per-thread TSRM cache (we link into the same binary). */
+ZEND_TSRMLS_CACHE_EXTERN()
+
+static rr_callbacks rr_cb;
+static int rr_started = 0;
+
+/* The life running on this thread; NULL outside a life. */
+ZEND_TLS const rr_life *rr_current = NULL;
+
+static void *rr_host(void)
+{
+    return rr_current ? rr_current->host : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* SAPI callbacks                                                      */
+/* ------------------------------------------------------------------ */
+
+static size_t rr_ub_write(const char *str, size_t len)
+{
+    void *host = rr_host();
+    if (host && len) {
+        rr_cb.output(host, str, len);
+    } else if (len) {
+        /* Output outside a worker life (start-up): the process stderr. */
+        fwrite(str, 1, len, stderr);
+    }
+    return len;
+}
+
+static void rr_flush(void *server_context)
+{
+    (void)server_context;
+}
+
+static int rr_send_headers(sapi_headers_struct *sapi_headers)
+{
+    (void)sapi_headers;
+    return SAPI_HEADER_SENT_SUCCESSFULLY;
+}
+
+static size_t rr_read_post(char *buf, size_t len)
+{
+    (void)buf;
+    (void)len;
+    return 0;
+}
+
+static char *rr_read_cookies(void)
+{
+    return NULL;
+}
+
+static void rr_log_message(const char *message, int syslog_type)
+{
+    int level = RR_LOG_ERROR;
+    switch (syslog_type) {
+    case LOG_WARNING:
+    case LOG_NOTICE:
+        level = RR_LOG_WARN;
+        break;
+    case LOG_INFO:
+        level = RR_LOG_INFO;
+        break;
+    case LOG_DEBUG:
+        level = RR_LOG_DEBUG;
+        break;
+    default:
+        level = RR_LOG_ERROR;
+    }
+    void *host = rr_host();
+    if (host) {
+        rr_cb.log(host, message, strlen(message), level);
+    } else {
+        fprintf(stderr, "%s\n", message);
+    }
+}
+
+static char *rr_sapi_getenv(const char *name, size_t len)
+{
+    void *host = rr_host();
+    if (!host) {
+        return NULL;
+    }
+    return (char *)rr_cb.getenv(host, name, len);
+}
+
+/* $_ENV and the environment part of $_SERVER come from the worker's own
+ * environment, never from the process `environ`. */
+static void (*rr_orig_import_env)(zval *array_ptr) = NULL;
+
+static void rr_import_environment_variables(zval *array_ptr)
+{
+    void *host = rr_host();
+    if (!host) {
+        if (rr_orig_import_env) {
+            rr_orig_import_env(array_ptr);
+        }
+        return;
+    }
+    size_t n = rr_cb.env_count(host);
+    for (size_t i = 0; i < n; i++) {
+        rr_str k, v;
+        if (!rr_cb.env_entry(host, i, &k, &v) || k.len == 0) {
+            continue;
+        }
+        zval val;
+        ZVAL_STRINGL(&val, v.ptr, v.len);
+        /* Names are kept as they are (no mangling of dots or brackets). */
+        zend_symtable_str_update(Z_ARRVAL_P(array_ptr), k.ptr, k.len, &val);
+    }
+}
+
+static void rr_register_variables(zval *track_vars_array)
+{
+    php_import_environment_variables(track_vars_array);
+    const rr_life *life = rr_current;
+    const char *script = life && life->script ? life->script : "";
+    size_t len = strlen(script);
+    char *val = (char *)script;
+    size_t new_len;
+    if (sapi_module.input_filter(PARSE_SERVER, "PHP_SELF", &val, len, &new_len)) {
+        php_register_variable("PHP_SELF", val, track_vars_array);
+    }
+    val = (char *)script;
+    if (sapi_module.input_filter(PARSE_SERVER, "SCRIPT_NAME", &val, len, &new_len)) {
+        php_register_variable("SCRIPT_NAME", val, track_vars_array);
+    }
+    val = (char *)script;
+    if (sapi_module.input_filter(PARSE_SERVER, "SCRIPT_FILENAME", &val, len, &new_len)) {
+        php_register_variable("SCRIPT_FILENAME", val, track_vars_array);
+    }
+    val = (char *)script;
+    if (sapi_module.input_filter(PARSE_SERVER, "PATH_TRANSLATED", &val, len, &new_len)) {
+        php_register_variable("PATH_TRANSLATED", val, track_vars_array);
+    }
+    char *empty = "";
+    if (sapi_module.input_filter(PARSE_SERVER, "DOCUMENT_ROOT", &empty, 0, &new_len)) {
+        php_register_variable("DOCUMENT_ROOT", empty, track_vars_array);
+    }
+}
+
+static int rr_sapi_startup(sapi_module_struct *module);
+static int rr_sapi_shutdown(sapi_module_struct *module);
+
+/* PHP_SAPI is "cli": RoadRunner workers are php-cli processes and code relies
+ * on it. OPcache accepts "cli" when opcache.enable_cli=1, which we set. */
+static sapi_module_struct rr_sapi_module = {
+    .name = "cli",
+    .pretty_name = "rustrunner (RoadRunner-compatible worker threads)",
+    .startup = rr_sapi_startup,
+    .shutdown = rr_sapi_shutdown,
+    .ub_write = rr_ub_write,
+    .flush = rr_flush,
+    .getenv = rr_sapi_getenv,
+    .sapi_error = php_error,
+    .send_headers = rr_send_headers,
+    .read_post = rr_read_post,
+    .read_cookies = rr_read_cookies,
+    .register_server_variables = rr_register_variables,
+    .log_message = rr_log_message,
+};
+
+/* ------------------------------------------------------------------ */
+/* STDIN / STDOUT / STDERR streams                                     */
+/* ------------------------------------------------------------------ */
+
+enum rr_stream_kind { RR_STREAM_IN = 1, RR_STREAM_OUT = 2, RR_STREAM_ERR = 3 };
+
+static ssize_t rr_stream_write(php_stream *stream, const char *buf, size_t count)
+{
+    void *host = rr_host();
+    intptr_t kind = (intptr_t)stream->abstract;
+    if (!host) {
+        return (ssize_t)fwrite(buf, 1, count, stderr);
+    }
+    if (kind == RR_STREAM_OUT) {
+        size_t n = rr_cb.relay_write(host, buf, count);
+        return n == 0 && count > 0 ? -1 : (ssize_t)n;
+    }
+    if (kind == RR_STREAM_ERR) {
+        rr_cb.stderr_write(host, buf, count);
+        return (ssize_t)count;
+    }
+    return -1;
+}
+
+static ssize_t rr_stream_read(php_stream *stream, char *buf, size_t count)
+{
+    void *host = rr_host();
+    intptr_t kind = (intptr_t)stream->abstract;
+    if (!host || kind != RR_STREAM_IN) {
+        stream->eof = 1;
+        return 0;
+    }
+    size_t n = rr_cb.relay_read(host, buf, count);
+    if (n == 0) {
+        stream->eof = 1;
+    }
+    return (ssize_t)n;
+}
+
+static int rr_stream_close(php_stream *stream, int close_handle)
+{
+    (void)stream;
+    (void)close_handle;
+    return 0;
+}
+
+static int rr_stream_flush(php_stream *stream)
+{
+    (void)stream;
+    return 0;
+}
+
+static int rr_stream_set_option(php_stream *stream, int option, int value, void *ptrparam)
+{
+    (void)value;
+    (void)ptrparam;
+    if (option == PHP_STREAM_OPTION_CHECK_LIVENESS) {
+        return stream->eof ? PHP_STREAM_OPTION_RETURN_ERR : PHP_STREAM_OPTION_RETURN_OK;
+    }
+    return PHP_STREAM_OPTION_RETURN_NOTIMPL;
+}
+
+static const php_stream_ops rr_stream_ops = {
+    rr_stream_write, rr_stream_read, rr_stream_close, rr_stream_flush,
+    "rustrunner relay", NULL, NULL, NULL, rr_stream_set_option,
+};
+
+static php_stream *rr_open_std_stream(int kind)
+{
+    const char *mode = kind == RR_STREAM_IN ? "rb" : "wb";
+    php_stream *s = php_stream_alloc(&rr_stream_ops, (void *)(intptr_t)kind, NULL, mode);
+    if (s) {
+        /* No read-ahead: a read returns what the relay gives, so a frame
+         * header read of 12 bytes gets exactly 12 bytes. */
+        s->flags |= PHP_STREAM_FLAG_NO_BUFFER;
+    }
+    return s;
+}
+
+/* php://stdin, php://stdout and php://stderr inside a worker are the relay
+ * and the log; everything else goes to PHP's own php:// wrapper. */
+static const php_stream_wrapper *rr_orig_php_wrapper = NULL;
+static php_stream_wrapper_ops rr_php_wrapper_ops;
+static php_stream_wrapper rr_php_wrapper;
+
+static php_stream *rr_php_wrapper_open(php_stream_wrapper *wrapper, const char *path,
+                                       const char *mode, int options, zend_string **opened_path,
+                                       php_stream_context *context STREAMS_DC)
+{
+    if (rr_current && !strncasecmp(path, "php://", 6)) {
+        const char *p = path + 6;
+        int kind = 0;
+        if (!strcasecmp(p, "stdin")) {
+            kind = RR_STREAM_IN;
+        } else if (!strcasecmp(p, "stdout")) {
+            kind = RR_STREAM_OUT;
+        } else if (!strcasecmp(p, "stderr")) {
+            kind = RR_STREAM_ERR;
+        }
+        if (kind) {
+            return rr_open_std_stream(kind);
+        }
+    }
+    return rr_orig_php_wrapper->wops->stream_opener((php_stream_wrapper *)rr_orig_php_wrapper,
+                                                    path, mode, options, opened_path,
+                                                    context STREAMS_REL_CC);
+}
+
+static void rr_install_php_wrapper(void)
+{
+    HashTable *ht = php_stream_get_url_stream_wrappers_hash_global();
+    php_stream_wrapper *orig = zend_hash_str_find_ptr(ht, "php", sizeof("php") - 1);
+    if (!orig) {
+        return;
+    }
+    rr_orig_php_wrapper = orig;
+    rr_php_wrapper_ops = *orig->wops;
+    rr_php_wrapper_ops.stream_opener = rr_php_wrapper_open;
+    rr_php_wrapper.wops = &rr_php_wrapper_ops;
+    rr_php_wrapper.abstract = NULL;
+    rr_php_wrapper.is_url = orig->is_url;
+    php_unregister_url_stream_wrapper("php");
+    php_register_url_stream_wrapper("php", &rr_php_wrapper);
+}
+
+static void rr_register_constant_stream(const char *name, php_stream *s)
+{
+    zend_constant c;
+    s->flags |= PHP_STREAM_FLAG_NO_RSCR_DTOR_CLOSE;
+    php_stream_to_zval(s, &c.value);
+    ZEND_CONSTANT_SET_FLAGS(&c, CONST_CS, 0);
+    c.name = zend_string_init_interned(name, strlen(name), 0);
+    zend_register_constant(&c);
+}
+
+static void rr_register_file_handles(void)
+{
+    php_stream *in = rr_open_std_stream(RR_STREAM_IN);
+    php_stream *out = rr_open_std_stream(RR_STREAM_OUT);
+    php_stream *err = rr_open_std_stream(RR_STREAM_ERR);
+    if (!in || !out || !err) {
+        return;
+    }
+    rr_register_constant_stream("STDIN", in);
+    rr_register_constant_stream("STDOUT", out);
+    rr_register_constant_stream("STDERR", err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Native functions (the server's worker API)                          */
+/* ------------------------------------------------------------------ */
+
+static void rr_add_str(zval *arr, const char *key, rr_str s)
+{
+    add_assoc_stringl_ex(arr, key, strlen(key), s.ptr ? s.ptr : "", s.len);
+}
+
+PHP_FUNCTION(rustrunner_wait_request)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    void *host = rr_host();
+    if (!host) {
+        RETURN_NULL();
+    }
+    rr_request req;
+    memset(&req, 0, sizeof(req));
+    if (rr_cb.wait_request(host, &req) != RR_WAIT_REQUEST) {
+        RETURN_NULL();
+    }
+    array_init_size(return_value, 12);
+    rr_add_str(return_value, "remoteAddr", req.remote_addr);
+    rr_add_str(return_value, "protocol", req.protocol);
+    rr_add_str(return_value, "method", req.method);
+    rr_add_str(return_value, "uri", req.uri);
+
+    zval headers;
+    array_init_size(&headers, (uint32_t)req.header_count);
+    zval *current = NULL;
+    for (size_t i = 0; i < req.header_count; i++) {
+        rr_str n = req.header_names[i];
+        rr_str v = req.header_values[i];
+        if (!current || i == 0 || req.header_names[i - 1].len != n.len ||
+            memcmp(req.header_names[i - 1].ptr, n.ptr, n.len) != 0) {
+            zval list;
+            array_init_size(&list, 1);
+            current = zend_hash_str_update(Z_ARRVAL(headers), n.ptr, n.len, &list);
+        }
+        add_next_index_stringl(current, v.ptr, v.len);
+    }
+    add_assoc_zval_ex(return_value, "headers", sizeof("headers") - 1, &headers);
+
+    zval cookies;
+    array_init_size(&cookies, (uint32_t)req.cookie_count);
+    for (size_t i = 0; i < req.cookie_count; i++) {
+        rr_str n = req.cookie_names[i];
+        rr_str v = req.cookie_values[i];
+        add_assoc_stringl_ex(&cookies, n.ptr, n.len, v.ptr, v.len);
+    }
+    add_assoc_zval_ex(return_value, "cookies", sizeof("cookies") - 1, &cookies);
+
+    rr_add_str(return_value, "rawQuery", req.raw_query);
+    add_assoc_bool_ex(return_value, "parsed", sizeof("parsed") - 1, req.parsed != 0);
+    rr_add_str(return_value, "uploads", req.uploads);
+    rr_add_str(return_value, "attributes", req.attributes);
+    rr_add_str(return_value, "body", req.body);
+}
+
+/* Append the string form of one header value; non-scalars are skipped. */
+static int rr_header_value(zval *v, zend_string **out)
+{
+    ZVAL_DEREF(v);
+    switch (Z_TYPE_P(v)) {
+    case IS_STRING:
+        *out = zend_string_copy(Z_STR_P(v));
+        return 1;
+    case IS_LONG:
+    case IS_DOUBLE:
+    case IS_TRUE:
+    case IS_FALSE:
+        *out = zval_get_string(v);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+PHP_FUNCTION(rustrunner_respond)
+{
+    zend_long status;
+    HashTable *headers;
+    zend_string *body;
+    ZEND_PARSE_PARAMETERS_START(3, 3)
+        Z_PARAM_LONG(status)
+        Z_PARAM_ARRAY_HT(headers)
+        Z_PARAM_STR(body)
+    ZEND_PARSE_PARAMETERS_END();
+    void *host = rr_host();
+    if (!host) {
+        RETURN_FALSE;
+    }
+
+    /* Count values first. */
+    size_t cap = 0;
+    zval *entry;
+    ZEND_HASH_FOREACH_VAL(headers, entry) {
+        ZVAL_DEREF(entry);
+        cap += Z_TYPE_P(entry) == IS_ARRAY ? zend_hash_num_elements(Z_ARRVAL_P(entry)) : 1;
+    } ZEND_HASH_FOREACH_END();
+
+    rr_str *names = cap ? emalloc(sizeof(rr_str) * cap) : NULL;
+    rr_str *values = cap ? emalloc(sizeof(rr_str) * cap) : NULL;
+    zend_string **owned = cap ? emalloc(sizeof(zend_string *) * cap * 2) : NULL;
+    size_t n = 0, n_owned = 0;
+    zend_string *key;
+    zend_ulong idx;
+    ZEND_HASH_FOREACH_KEY_VAL(headers, idx, key, entry) {
+        zend_string *name = key ? zend_string_copy(key) : zend_long_to_str((zend_long)idx);
+        owned[n_owned++] = name;
+        ZVAL_DEREF(entry);
+        if (Z_TYPE_P(entry) == IS_ARRAY) {
+            zval *v;
+            ZEND_HASH_FOREACH_VAL(Z_ARRVAL_P(entry), v) {
+                zend_string *s;
+                if (n < cap && rr_header_value(v, &s)) {
+                    owned[n_owned++] = s;
+                    names[n] = (rr_str){ZSTR_VAL(name), ZSTR_LEN(name)};
+                    values[n] = (rr_str){ZSTR_VAL(s), ZSTR_LEN(s)};
+                    n++;
+                }
+            } ZEND_HASH_FOREACH_END();
+        } else {
+            zend_string *s;
+            if (n < cap && rr_header_value(entry, &s)) {
+                owned[n_owned++] = s;
+                names[n] = (rr_str){ZSTR_VAL(name), ZSTR_LEN(name)};
+                values[n] = (rr_str){ZSTR_VAL(s), ZSTR_LEN(s)};
+                n++;
+            }
+        }
+    } ZEND_HASH_FOREACH_END();
+
+    rr_cb.respond(host, (int64_t)status, names, values, n, ZSTR_VAL(body), ZSTR_LEN(body));
+
+    for (size_t i = 0; i < n_owned; i++) {
+        zend_string_release(owned[i]);
+    }
+    if (cap) {
+        efree(names);
+        efree(values);
+        efree(owned);
+    }
+    RETURN_TRUE;
+}
+
+PHP_FUNCTION(rustrunner_error)
+{
+    zend_string *msg;
+    ZEND_PARSE_PARAMETERS_START(1, 1)
+        Z_PARAM_STR(msg)
+    ZEND_PARSE_PARAMETERS_END();
+    void *host = rr_host();
+    if (host) {
+        rr_cb.error(host, ZSTR_VAL(msg), ZSTR_LEN(msg));
+    }
+}
+
+PHP_FUNCTION(rustrunner_stop)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    void *host = rr_host();
+    if (host) {
+        rr_cb.stop(host);
+    }
+}
+
+/* putenv()/getenv() replacements (they keep the arginfo of the functions
+ * they replace): the environment is per worker thread, so
+ * one worker's putenv never races another thread's getenv (libc setenv is not
+ * thread-safe). */
+PHP_FUNCTION(rustrunner_putenv)
+{
+    zend_string *setting;
+    ZEND_PARSE_PARAMETERS_START(1, 1)
+        Z_PARAM_STR(setting)
+    ZEND_PARSE_PARAMETERS_END();
+    void *host = rr_host();
+    if (!host) {
+        RETURN_FALSE;
+    }
+    const char *s = ZSTR_VAL(setting);
+    size_t len = ZSTR_LEN(setting);
+    if (len == 0 || s[0] == '=') {
+        zend_argument_value_error(1, "must have a valid syntax");
+        RETURN_THROWS();
+    }
+    const char *eq = memchr(s, '=', len);
+    if (eq) {
+        rr_cb.putenv(host, s, (size_t)(eq - s), eq + 1, len - (size_t)(eq - s) - 1, 0);
+    } else {
+        rr_cb.putenv(host, s, len, "", 0, 1);
+    }
+    RETURN_TRUE;
+}
+
+PHP_FUNCTION(rustrunner_getenv)
+{
+    zend_string *name = NULL;
+    bool local_only = 0;
+    ZEND_PARSE_PARAMETERS_START(0, 2)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_STR_OR_NULL(name)
+        Z_PARAM_BOOL(local_only)
+    ZEND_PARSE_PARAMETERS_END();
+    (void)local_only;
+    void *host = rr_host();
+    if (!name) {
+        array_init(return_value);
+        if (host) {
+            rr_import_environment_variables(return_value);
+        }
+        return;
+    }
+    if (!host) {
+        RETURN_FALSE;
+    }
+    const char *v = rr_cb.getenv(host, ZSTR_VAL(name), ZSTR_LEN(name));
+    if (!v) {
+        RETURN_FALSE;
+    }
+    RETURN_STRING(v);
+}
+
+/* opcache_reset() under ZTS frees shared memory that other threads are
+ * executing from (php-src #18517). We turn it into a rolling restart of
+ * every worker at a request boundary, which gives the same result safely. */
+PHP_FUNCTION(rustrunner_opcache_reset)
+{
+    ZEND_PARSE_PARAMETERS_NONE();
+    void *host = rr_host();
+    if (host) {
+        rr_cb.opcache_reset(host);
+    }
+    RETURN_TRUE;
+}
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_rustrunner_wait_request, 0, 0, IS_ARRAY, 1)
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_rustrunner_respond, 0, 3, _IS_BOOL, 0)
+    ZEND_ARG_TYPE_INFO(0, status, IS_LONG, 0)
+    ZEND_ARG_TYPE_INFO(0, headers, IS_ARRAY, 0)
+    ZEND_ARG_TYPE_INFO(0, body, IS_STRING, 0)
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_rustrunner_error, 0, 1, IS_VOID, 0)
+    ZEND_ARG_TYPE_INFO(0, message, IS_STRING, 0)
+ZEND_END_ARG_INFO()
+
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_rustrunner_stop, 0, 0, IS_VOID, 0)
+ZEND_END_ARG_INFO()
+
+static const zend_function_entry rr_functions[] = {
+    ZEND_FE(rustrunner_wait_request, arginfo_rustrunner_wait_request)
+    ZEND_FE(rustrunner_respond, arginfo_rustrunner_respond)
+    ZEND_FE(rustrunner_error, arginfo_rustrunner_error)
+    ZEND_FE(rustrunner_stop, arginfo_rustrunner_stop)
+    ZEND_FE_END
+};
+
+static zend_module_entry rr_module_entry = {
+    STANDARD_MODULE_HEADER,
+    "rustrunner",
+    rr_functions,
+    NULL, /* MINIT */
+    NULL, /* MSHUTDOWN */
+    NULL, /* RINIT */
+    NULL, /* RSHUTDOWN */
+    NULL, /* MINFO */
+    "0.1.0",
+    STANDARD_MODULE_PROPERTIES,
+};
+
+/* Point an existing internal function at another handler (before any worker
+ * thread starts, so every thread's function table sees it). */
+static void rr_override_function(const char *name, zif_handler handler)
+{
+    zend_function *fn = zend_hash_str_find_ptr(CG(function_table), name, strlen(name));
+    if (fn && fn->type == ZEND_INTERNAL_FUNCTION) {
+        fn->internal_function.handler = handler;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Process and thread lifecycle                                        */
+/* ------------------------------------------------------------------ */
+
+static int rr_sapi_startup(sapi_module_struct *module)
+{
+    return php_module_startup(module, &rr_module_entry) == SUCCESS ? SUCCESS : FAILURE;
+}
+
+static int rr_sapi_shutdown(sapi_module_struct *module)
+{
+    (void)module;
+    php_module_shutdown();
+    return SUCCESS;
+}
+
+static char *rr_ini_copy = NULL;
+
+int rr_php_startup(const rr_callbacks *callbacks, const char *ini_entries, char *err,
+                   size_t err_len)
+{
+    if (rr_started) {
+        snprintf(err, err_len, "PHP is already started");
+        return -1;
+    }
+    rr_cb = *callbacks;
+
+#if PHP_VERSION_ID >= 80300
+    php_tsrm_startup_ex(64);
+#else
+    php_tsrm_startup();
+#endif
+    ZEND_TSRMLS_CACHE_UPDATE();
+    zend_signal_startup();
+
+    sapi_startup(&rr_sapi_module);
+    rr_sapi_module.php_ini_ignore_cwd = 1;
+    rr_sapi_module.phpinfo_as_text = 1;
+    /* ini_entries must outlive the engine. */
+    size_t n = strlen(ini_entries);
+    rr_ini_copy = malloc(n + 2);
+    memcpy(rr_ini_copy, ini_entries, n + 1);
+    rr_sapi_module.ini_entries = rr_ini_copy;
+
+    rr_orig_import_env = php_import_environment_variables;
+    php_import_environment_variables = rr_import_environment_variables;
+
+    if (rr_sapi_module.startup(&rr_sapi_module) == FAILURE) {
+        snprintf(err, err_len, "php_module_startup failed (see the messages above)");
+        return -1;
+    }
+
+    rr_override_function("putenv", ZEND_FN(rustrunner_putenv));
+    rr_override_function("getenv", ZEND_FN(rustrunner_getenv));
+    rr_override_function("opcache_reset", ZEND_FN(rustrunner_opcache_reset));
+    rr_install_php_wrapper();
+
+    rr_started = 1;
+    return 0;
+}
+
+void rr_php_shutdown(void)
+{
+    if (!rr_started) {
+        return;
+    }
+    rr_started = 0;
+    rr_sapi_module.shutdown(&rr_sapi_module);
+    sapi_shutdown();
+    tsrm_shutdown();
+    free(rr_ini_copy);
+    rr_ini_copy = NULL;
+}
+
+int rr_thread_start(void)
+{
+    /* Process signals are handled by the server's own threads; PHP threads
+     * keep only the synchronous ones and SIGRTMIN (execution timers). */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGQUIT);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGPIPE);
+    sigaddset(&set, SIGCHLD);
+    sigaddset(&set, SIGALRM);
+    sigaddset(&set, SIGWINCH);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    (void)ts_resource(0);
+    ZEND_TSRMLS_CACHE_UPDATE();
+    return 0;
+}
+
+void rr_thread_stop(void)
+{
+    ts_free_thread();
+}
+
+/* Apply "key=value" lines as INI_USER-level changes for this life. */
+static void rr_apply_life_ini(const char *ini)
+{
+    if (!ini) {
+        return;
+    }
+    const char *p = ini;
+    while (*p) {
+        const char *end = strchr(p, '\n');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        const char *eq = memchr(p, '=', len);
+        if (eq && eq > p) {
+            zend_string *k = zend_string_init(p, (size_t)(eq - p), 0);
+            zend_string *v = zend_string_init(eq + 1, len - (size_t)(eq - p) - 1, 0);
+            zend_alter_ini_entry_ex(k, v, PHP_INI_SYSTEM, PHP_INI_STAGE_RUNTIME, 1);
+            zend_string_release(k);
+            zend_string_release(v);
+        }
+        if (!end) {
+            break;
+        }
+        p = end + 1;
+    }
+}
+
+void rr_worker_life(const rr_life *life, rr_life_result *result)
+{
+    memset(result, 0, sizeof(*result));
+    rr_current = life;
+
+    SG(server_context) = life->host;
+    SG(request_info).argc = life->argc;
+    SG(request_info).argv = life->argv;
+    SG(request_info).path_translated = (char *)life->script;
+    SG(request_info).request_method = NULL;
+    SG(request_info).query_string = NULL;
+    SG(request_info).request_uri = NULL;
+    SG(request_info).content_type = NULL;
+    SG(request_info).content_length = 0;
+    SG(request_info).cookie_data = NULL;
+    SG(request_info).no_headers = 1;
+    SG(options) |= SAPI_OPTION_NO_CHDIR;
+
+    if (php_request_startup() == FAILURE) {
+        result->startup_failed = 1;
+        result->exit_status = 255;
+        php_request_shutdown(NULL);
+        SG(server_context) = NULL;
+        rr_current = NULL;
+        return;
+    }
+    SG(headers_sent) = 1;
+    SG(request_info).no_headers = 1;
+    rr_register_file_handles();
+
+    zend_first_try {
+        rr_apply_life_ini(life->ini);
+        if (life->bootstrap) {
+            zend_file_handle boot;
+            zend_stream_init_filename(&boot, life->bootstrap);
+            zend_execute_scripts(ZEND_REQUIRE, NULL, 1, &boot);
+            zend_destroy_file_handle(&boot);
+            if (EG(exception)) {
+                zend_exception_error(EG(exception), E_ERROR);
+            }
+        }
+        zend_file_handle fh;
+        zend_stream_init_filename(&fh, life->script);
+        fh.primary_script = 1;
+        CG(skip_shebang) = 1;
+        php_execute_script(&fh);
+        zend_destroy_file_handle(&fh);
+    } zend_end_try();
+
+    result->exit_status = EG(exit_status);
+    result->peak_memory = zend_memory_peak_usage(0);
+
+    php_request_shutdown(NULL);
+    SG(server_context) = NULL;
+    SG(request_info).argc = 0;
+    SG(request_info).argv = NULL;
+    SG(request_info).path_translated = NULL;
+    rr_current = NULL;
+}
+
+size_t rr_memory_usage(void)
+{
+    return zend_memory_usage(0);
+}
+
+const char *rr_php_version(void)
+{
+    return PHP_VERSION;
+}
+
+int rr_php_is_zts(void)
+{
+#ifdef ZTS
+    return 1;
+#else
+    return 0;
+#endif
+}

@@ -1,0 +1,206 @@
+//! Helpers over the raw YAML tree: dotted paths, env expansion, and
+//! RoadRunner's weak typing (a string "4" is a number, "true" a bool, a bare
+//! integer duration is nanoseconds).
+
+use serde_yaml::Value;
+use std::time::Duration;
+
+pub fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.as_mapping()?.get(Value::String(key.to_string()))
+}
+
+/// Set `a.b.c` = value, creating mappings on the way.
+pub fn set_path(root: &mut Value, path: &str, value: Value) {
+    let mut cur = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, p) in parts.iter().enumerate() {
+        if !cur.is_mapping() {
+            *cur = Value::Mapping(Default::default());
+        }
+        let m = cur.as_mapping_mut().expect("mapping ensured above");
+        let k = Value::String(p.to_string());
+        if i == parts.len() - 1 {
+            m.insert(k, value);
+            return;
+        }
+        if !m.contains_key(&k) {
+            m.insert(k.clone(), Value::Mapping(Default::default()));
+        }
+        cur = m.get_mut(&k).expect("inserted above");
+    }
+}
+
+/// Expand `$VAR`, `${VAR}` and `${VAR:-default}` in every string of the tree.
+pub fn expand_tree(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if s.contains('$') {
+                *s = expand_env(s, &|k| std::env::var(k).ok());
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(expand_tree),
+        Value::Mapping(m) => m.iter_mut().for_each(|(_, v)| expand_tree(v)),
+        _ => {}
+    }
+}
+
+pub fn expand_env(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' && i + 1 < b.len() {
+            if b[i + 1] == b'{' {
+                if let Some(end) = s[i + 2..].find('}') {
+                    let inner = &s[i + 2..i + 2 + end];
+                    let (name, default) = match inner.split_once(":-") {
+                        Some((n, d)) => (n, Some(d)),
+                        None => (inner, None),
+                    };
+                    let val = lookup(name).filter(|v| !v.is_empty() || default.is_none());
+                    out.push_str(&val.unwrap_or_else(|| default.unwrap_or("").to_string()));
+                    i += 3 + end;
+                    continue;
+                }
+            } else if b[i + 1] == b'_' || b[i + 1].is_ascii_alphabetic() {
+                let mut j = i + 1;
+                while j < b.len() && (b[j] == b'_' || b[j].is_ascii_alphanumeric()) {
+                    j += 1;
+                }
+                out.push_str(&lookup(&s[i + 1..j]).unwrap_or_default());
+                i = j;
+                continue;
+            }
+        }
+        let ch = s[i..].chars().next().expect("in bounds");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("{s:?}"),
+        Value::Sequence(_) => "a list".into(),
+        Value::Mapping(_) => "a mapping".into(),
+        Value::Tagged(_) => "a tagged value".into(),
+    }
+}
+
+pub fn as_string(v: &Value, key: &str) -> Result<String, (String, String)> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err((key.to_string(), format!("expected a string, got {}", describe(other)))),
+    }
+}
+
+pub fn as_u64(v: &Value, key: &str) -> Result<u64, (String, String)> {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| (key.to_string(), format!("expected a non-negative whole number, got {n}"))),
+        Value::String(s) => s
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| (key.to_string(), format!("expected a non-negative whole number, got {s:?}"))),
+        other => Err((key.to_string(), format!("expected a number, got {}", describe(other)))),
+    }
+}
+
+pub fn as_bool(v: &Value, key: &str) -> Result<bool, (String, String)> {
+    match v {
+        Value::Bool(b) => Ok(*b),
+        Value::String(s) => match s.trim().to_lowercase().as_str() {
+            "true" | "1" | "t" => Ok(true),
+            "false" | "0" | "f" | "" => Ok(false),
+            _ => Err((key.to_string(), format!("expected true or false, got {s:?}"))),
+        },
+        Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
+        Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
+        other => Err((key.to_string(), format!("expected true or false, got {}", describe(other)))),
+    }
+}
+
+pub fn as_duration(v: &Value, key: &str) -> Result<Duration, (String, String)> {
+    match v {
+        // A bare integer is nanoseconds, as Go's time.Duration decodes it.
+        Value::Number(n) => n
+            .as_u64()
+            .map(Duration::from_nanos)
+            .ok_or_else(|| (key.to_string(), format!("expected a duration like 60s, got {n}"))),
+        Value::String(s) => parse_duration(s).map_err(|m| (key.to_string(), m)),
+        other => Err((key.to_string(), format!("expected a duration like 60s, got {}", describe(other)))),
+    }
+}
+
+/// Go duration syntax: `300ms`, `1.5h`, `2h45m`, `10s`; a bare integer is ns.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    if t.is_empty() {
+        return Err("expected a duration like 60s, got an empty string".into());
+    }
+    if let Ok(n) = t.parse::<u64>() {
+        return Ok(Duration::from_nanos(n));
+    }
+    let mut total = 0f64;
+    let mut rest = t;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        if num_end == 0 {
+            return Err(format!("{s:?} is not a duration (e.g. 300ms, 10s, 1m30s)"));
+        }
+        let num: f64 = rest[..num_end].parse().map_err(|_| format!("{s:?} is not a duration"))?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit = &rest[..unit_end];
+        rest = &rest[unit_end..];
+        let mult = match unit {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            "" => return Err(format!("{s:?}: missing unit (ns, us, ms, s, m, h)")),
+            u => return Err(format!("{s:?}: unknown unit {u:?} (ns, us, ms, s, m, h)")),
+        };
+        total += num * mult;
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("300ms").unwrap(), Duration::from_millis(300));
+        assert_eq!(parse_duration("1000000000").unwrap(), Duration::from_secs(1));
+        assert!(parse_duration("10").unwrap() < Duration::from_micros(1));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("10x").is_err());
+    }
+
+    #[test]
+    fn env_expansion() {
+        let l = |k: &str| match k {
+            "A" => Some("1".to_string()),
+            "E" => Some(String::new()),
+            _ => None,
+        };
+        assert_eq!(expand_env("x$A-${A}", &l), "x1-1");
+        assert_eq!(expand_env("${B:-def}", &l), "def");
+        assert_eq!(expand_env("${E:-def}", &l), "def");
+        assert_eq!(expand_env("$B.", &l), ".");
+        assert_eq!(expand_env("price $ 5", &l), "price $ 5");
+    }
+}

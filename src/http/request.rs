@@ -1,0 +1,176 @@
+//! Turning an HTTP request into what RoadRunner hands a PHP worker
+//! (contract.md §3.2–3.3): Go-canonical header names without Host, an
+//! absolute uri, unescaped cookies, and url-encoded forms parsed into
+//! RoadRunner's data tree.
+
+use serde_json::{Map, Value};
+
+/// Go's `textproto.CanonicalMIMEHeaderKey`: `content-type` → `Content-Type`.
+/// Names with bytes outside the token set are returned unchanged.
+pub fn canonical_header(name: &str) -> String {
+    let valid = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if !valid {
+        return name.to_string();
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut upper = true;
+    for c in name.chars() {
+        if upper {
+            out.push(c.to_ascii_uppercase());
+        } else {
+            out.push(c.to_ascii_lowercase());
+        }
+        upper = c == '-';
+    }
+    out
+}
+
+/// Go's `url.QueryUnescape`: `+` → space, `%XX` decoded; None if malformed.
+pub fn query_unescape(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let h = b.get(i + 1..i + 3)?;
+                let hex = std::str::from_utf8(h).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Cookies from the Cookie header values, as Go's `r.Cookies()` then RR:
+/// values unquoted and query-unescaped (invalid escapes dropped), sorted by
+/// name, last duplicate wins.
+pub fn parse_cookies<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    let mut map = std::collections::BTreeMap::new();
+    for h in headers {
+        for part in h.split(';') {
+            let part = part.trim();
+            if part.is_empty() {
+                continue;
+            }
+            let (name, value) = part.split_once('=').unwrap_or((part, ""));
+            let name = name.trim();
+            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+            {
+                continue;
+            }
+            let mut value = value.trim();
+            if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+                value = &value[1..value.len() - 1];
+            }
+            if let Some(v) = query_unescape(value) {
+                map.insert(name.to_string(), v);
+            }
+        }
+    }
+    map.into_iter().collect()
+}
+
+/// RoadRunner's `FetchIndexes`: `a[b][c]` → `["a","b","c"]`, spaces ignored.
+pub fn fetch_indexes(s: &str) -> Vec<String> {
+    let mut keys: Vec<String> = vec![String::new()];
+    for c in s.chars() {
+        match c {
+            ' ' => continue,
+            '[' => keys.push(String::new()),
+            ']' => {}
+            _ => {
+                let last = keys.len() - 1;
+                keys[last].push(c);
+            }
+        }
+    }
+    keys
+}
+
+/// Maximum nesting RoadRunner accepts in form names.
+const MAX_LEVEL: usize = 127;
+
+/// Build RoadRunner's data tree from url-encoded pairs.
+pub fn form_tree(pairs: &[(String, String)]) -> Result<Value, String> {
+    // Group values by key, in first-appearance order (Go's url.Values).
+    let mut grouped: Vec<(String, Vec<String>)> = Vec::new();
+    for (k, v) in pairs {
+        match grouped.iter_mut().find(|(gk, _)| gk == k) {
+            Some((_, vals)) => vals.push(v.clone()),
+            None => grouped.push((k.clone(), vec![v.clone()])),
+        }
+    }
+    let mut root = Map::new();
+    for (k, vals) in grouped {
+        let keys = fetch_indexes(&k);
+        if keys.len() <= MAX_LEVEL {
+            mount(&mut root, &keys, &vals)?;
+        }
+    }
+    Ok(Value::Object(root))
+}
+
+fn mount(d: &mut Map<String, Value>, keys: &[String], vals: &[String]) -> Result<(), String> {
+    if keys.len() == 1 {
+        d.insert(keys[0].clone(), Value::String(vals[vals.len() - 1].clone()));
+        return Ok(());
+    }
+    if keys.len() == 2 && keys[1].is_empty() {
+        d.insert(keys[0].clone(), Value::Array(vals.iter().cloned().map(Value::String).collect()));
+        return Ok(());
+    }
+    let entry = d.entry(keys[0].clone()).or_insert_with(|| Value::Object(Map::new()));
+    match entry {
+        Value::Object(m) => mount(m, &keys[1..], vals),
+        _ => Err(format!("invalid multiple values to key {:?}", keys[0])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_names() {
+        assert_eq!(canonical_header("content-type"), "Content-Type");
+        assert_eq!(canonical_header("x-forwarded-for"), "X-Forwarded-For");
+        assert_eq!(canonical_header("www-authenticate"), "Www-Authenticate");
+        assert_eq!(canonical_header("AUTHORIZATION"), "Authorization");
+    }
+
+    #[test]
+    fn cookies() {
+        let c = parse_cookies(["s=a%20b; t=\"q\"; bad=%zz; s2=x+y", "s=last"].into_iter());
+        assert_eq!(
+            c,
+            vec![
+                ("s".to_string(), "last".to_string()),
+                ("s2".to_string(), "x y".to_string()),
+                ("t".to_string(), "q".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn tree() {
+        let pairs: Vec<(String, String)> = [("a", "1"), ("a", "2"), ("b[]", "x"), ("b[]", "y"), ("c[d]", "z"), ("e[0][f]", "g")]
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        let t = form_tree(&pairs).unwrap();
+        assert_eq!(t, serde_json::json!({"a":"2","b":["x","y"],"c":{"d":"z"},"e":{"0":{"f":"g"}}}));
+        let bad: Vec<(String, String)> =
+            [("a", "1"), ("a[b]", "2")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
+        assert!(form_tree(&bad).is_err());
+    }
+}

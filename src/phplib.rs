@@ -1,0 +1,65 @@
+//! The server's own PHP library (php-sapi/php/), embedded in the binary and
+//! written once to a private directory so OPcache can cache it like any file.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+include!(concat!(env!("OUT_DIR"), "/phplib.rs"));
+
+/// Write the library (if not already there) and return its directory.
+pub fn install() -> std::io::Result<PathBuf> {
+    let mut h = crc32fast::Hasher::new();
+    for (name, data) in FILES {
+        h.update(name.as_bytes());
+        h.update(data);
+    }
+    let base = std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .unwrap_or_else(std::env::temp_dir);
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let root = base.join(format!("rustrunner-{user}"));
+    let dir = root.join(format!("lib-{:08x}", h.finalize()));
+    if dir.join(".complete").exists() {
+        return Ok(dir);
+    }
+    create_private_dir(&root)?;
+    let tmp = root.join(format!("tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    create_private_dir(&tmp)?;
+    for (name, data) in FILES {
+        let p = tmp.join(name);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::File::create(&p)?.write_all(data)?;
+    }
+    std::fs::File::create(tmp.join(".complete"))?;
+    match std::fs::rename(&tmp, &dir) {
+        Ok(()) => Ok(dir),
+        Err(_) if dir.join(".complete").exists() => {
+            // Another server won the race with identical files.
+            let _ = std::fs::remove_dir_all(&tmp);
+            Ok(dir)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn create_private_dir(p: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    match std::fs::DirBuilder::new().mode(0o700).recursive(true).create(p) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(p)?;
+    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
+    if !meta.is_dir() || me.is_some_and(|uid| uid != meta.uid()) || meta.permissions().mode() & 0o022 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a private directory of this user; refusing to load PHP code from it",
+            p.display()
+        )));
+    }
+    Ok(())
+}

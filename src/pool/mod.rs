@@ -1,0 +1,213 @@
+//! The worker pool: N OS threads, each running PHP worker lives, fed from
+//! one shared queue. An idle worker is a thread blocked waiting for a job
+//! (inside PHP's read of STDIN, or inside `rustrunner_wait_request()`), so
+//! the queue itself is the load balancer.
+
+pub mod job;
+mod worker;
+
+use crate::config::PoolConfig;
+use crossbeam_channel as cb;
+use job::{HttpRequest, Job, JobError, JobResult};
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What a worker thread runs.
+#[derive(Debug, Clone)]
+pub struct WorkerSpec {
+    /// Script path as given in server.command.
+    pub script: String,
+    /// `$argv`: the script followed by its arguments.
+    pub argv: Vec<String>,
+    /// The server's worker-API bootstrap file, run before the script.
+    pub bootstrap: Option<String>,
+    /// The worker environment (RoadRunner's order, RR_MODE last).
+    pub env: Vec<(String, String)>,
+}
+
+/// Messages to one worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ctl {
+    /// Leave the loop at the next request boundary and start a new life.
+    Restart,
+}
+
+/// Counters and state of one worker, shared with the pool.
+#[derive(Debug)]
+pub struct WorkerState {
+    pub id: usize,
+    pub lives: AtomicU64,
+    pub execs: AtomicU64,
+    pub total_execs: AtomicU64,
+    pub busy: AtomicBool,
+    pub created: Mutex<Instant>,
+}
+
+pub(crate) struct Shared {
+    pub spec: WorkerSpec,
+    pub cfg: PoolConfig,
+    pub jobs_tx: cb::Sender<Job>,
+    pub jobs_rx: cb::Receiver<Job>,
+    pub shutting_down: AtomicBool,
+    /// Set once start-up finished: boot reports are no longer read.
+    pub started: AtomicBool,
+    pub states: Vec<Arc<WorkerState>>,
+    pub ctls: Vec<cb::Sender<Ctl>>,
+    /// Boot reports: (worker id, Ok or PHP's error message).
+    pub boot_tx: cb::Sender<(usize, Result<(), String>)>,
+}
+
+impl Shared {
+    /// Ask every worker to restart at its next request boundary.
+    pub fn restart_all(&self) {
+        for c in &self.ctls {
+            let _ = c.try_send(Ctl::Restart);
+        }
+    }
+}
+
+pub struct Pool {
+    shared: Arc<Shared>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Why the pool did not start.
+#[derive(Debug)]
+pub struct BootError(pub String);
+
+impl std::fmt::Display for BootError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Pool {
+    /// Start `cfg.num_workers` worker threads and wait until every one is
+    /// ready (or one fails to boot, which fails the start with PHP's message).
+    pub fn start(spec: WorkerSpec, cfg: PoolConfig) -> Result<Pool, BootError> {
+        let n = cfg.num_workers.max(1);
+        let (jobs_tx, jobs_rx) = cb::unbounded();
+        let (boot_tx, boot_rx) = cb::unbounded();
+        let mut ctls = Vec::with_capacity(n);
+        let mut ctl_rxs = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = cb::bounded(4);
+            ctls.push(tx);
+            ctl_rxs.push(rx);
+        }
+        let states = (0..n)
+            .map(|id| {
+                Arc::new(WorkerState {
+                    id,
+                    lives: AtomicU64::new(0),
+                    execs: AtomicU64::new(0),
+                    total_execs: AtomicU64::new(0),
+                    busy: AtomicBool::new(false),
+                    created: Mutex::new(Instant::now()),
+                })
+            })
+            .collect();
+        let shared = Arc::new(Shared {
+            spec,
+            cfg,
+            jobs_tx,
+            jobs_rx,
+            shutting_down: AtomicBool::new(false),
+            started: AtomicBool::new(false),
+            states,
+            ctls,
+            boot_tx,
+        });
+        let mut threads = Vec::with_capacity(n);
+        for (id, ctl_rx) in ctl_rxs.into_iter().enumerate() {
+            let sh = shared.clone();
+            let t = std::thread::Builder::new()
+                .name(format!("php-worker-{id}"))
+                .stack_size(8 << 20)
+                .spawn(move || worker::run(id, sh, ctl_rx))
+                .map_err(|e| BootError(format!("cannot start worker thread: {e}")))?;
+            threads.push(t);
+        }
+        let pool = Pool { shared, threads: Mutex::new(threads) };
+
+        let deadline = Instant::now() + pool.shared.cfg.allocate_timeout;
+        let mut ready = 0;
+        while ready < n {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match boot_rx.recv_timeout(left) {
+                Ok((_, Ok(()))) => ready += 1,
+                Ok((id, Err(msg))) => {
+                    pool.stop(Duration::from_secs(5));
+                    return Err(BootError(format!("worker {id} failed to start: {msg}")));
+                }
+                Err(_) => {
+                    pool.stop(Duration::from_secs(5));
+                    return Err(BootError(format!(
+                        "{} of {n} workers did not become ready within allocate_timeout ({:?}); \
+                         is the script's loop calling waitRequest()?",
+                        n - ready,
+                        pool.shared.cfg.allocate_timeout
+                    )));
+                }
+            }
+        }
+        pool.shared.started.store(true, Ordering::Release);
+        Ok(pool)
+    }
+
+    /// Queue a request and wait for its response.
+    pub async fn exec(&self, req: HttpRequest) -> JobResult {
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            return Err(JobError::Stopped);
+        }
+        let max_q = self.shared.cfg.max_queue_size;
+        if max_q > 0 && self.shared.jobs_tx.len() as u64 >= max_q {
+            return Err(JobError::QueueFull);
+        }
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job = Job { req, enqueued: Instant::now(), reply: tx, retries: 0 };
+        if self.shared.jobs_tx.send(job).is_err() {
+            return Err(JobError::Stopped);
+        }
+        rx.await.unwrap_or(Err(JobError::Stopped))
+    }
+
+    /// Rolling restart of every worker at its request boundary.
+    pub fn reset(&self) {
+        self.shared.restart_all();
+    }
+
+    pub fn workers(&self) -> &[Arc<WorkerState>] {
+        &self.shared.states
+    }
+
+    /// Stop every worker after its current request; wait up to `timeout`.
+    pub fn stop(&self, timeout: Duration) {
+        self.shared.shutting_down.store(true, Ordering::Release);
+        self.shared.restart_all();
+        // Requests still queued will not be served.
+        while let Ok(job) = self.shared.jobs_rx.try_recv() {
+            let _ = job.reply.send(Err(JobError::Stopped));
+        }
+        let deadline = Instant::now() + timeout;
+        let mut threads = self.threads.lock();
+        for t in threads.drain(..) {
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            } else {
+                tracing::warn!("a worker did not stop within destroy_timeout; leaving it");
+            }
+        }
+    }
+
+    /// True when every worker thread has ended.
+    pub fn all_stopped(&self) -> bool {
+        self.threads.lock().is_empty()
+    }
+}

@@ -1,0 +1,647 @@
+//! One worker thread: a loop of PHP lives, and the [`Host`] that answers
+//! PHP's callbacks during a life.
+//!
+//! Two ways a PHP script can take requests, decided per life by what it does
+//! first:
+//! * **relay** (RoadRunner's own PHP packages): the script reads STDIN and
+//!   writes STDOUT; we speak goridge frames over those memory streams exactly
+//!   as RoadRunner does over pipes (pid handshake, JSON context, stop).
+//! * **native** (the server's PHP library): the script calls
+//!   `rustrunner_wait_request()` / `rustrunner_respond()`.
+
+use super::job::{HttpResponse, Job, JobError};
+use super::{Ctl, Shared};
+use crate::php::{Host, LogLevel, NativeRequest, PhpThread};
+use crate::relay::frame::{self, Decoder, Frame};
+use crossbeam_channel as cb;
+use std::ffi::CString;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Undecided,
+    Relay,
+    Native,
+}
+
+/// Per-life state behind PHP's callbacks.
+struct WorkerHost {
+    id: usize,
+    shared: Arc<Shared>,
+    ctl: cb::Receiver<Ctl>,
+    mode: Mode,
+    env: Vec<(Vec<u8>, CString)>,
+    /// server → worker bytes not yet read by PHP.
+    inbox: Vec<u8>,
+    inbox_pos: usize,
+    decoder: Decoder,
+    job: Option<Job>,
+    /// The request frame was sent / the request handed over.
+    ready: bool,
+    /// Leave at the next boundary (max_jobs, reset, stop(), shutdown).
+    leaving: bool,
+    /// A stop was sent (relay) or returned (native): any further read is EOF.
+    stop_sent: bool,
+    /// The relay is unusable (garbage on STDOUT).
+    broken: bool,
+    execs: u64,
+    max_jobs: u64,
+    /// The last error PHP logged, for boot failures.
+    last_error: String,
+    out_line: Vec<u8>,
+    err_line: Vec<u8>,
+    /// Streamed response being assembled.
+    stream: Option<HttpResponse>,
+}
+
+impl WorkerHost {
+    fn new(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) -> WorkerHost {
+        let env = shared
+            .spec
+            .env
+            .iter()
+            .filter_map(|(k, v)| Some((k.as_bytes().to_vec(), CString::new(v.as_str()).ok()?)))
+            .collect();
+        let max_jobs = jitter(shared.cfg.max_jobs);
+        WorkerHost {
+            id,
+            shared,
+            ctl,
+            mode: Mode::Undecided,
+            env,
+            inbox: Vec::new(),
+            inbox_pos: 0,
+            decoder: Decoder::new(0),
+            job: None,
+            ready: false,
+            leaving: false,
+            stop_sent: false,
+            broken: false,
+            execs: 0,
+            max_jobs,
+            last_error: String::new(),
+            out_line: Vec::new(),
+            err_line: Vec::new(),
+            stream: None,
+        }
+    }
+
+    fn state(&self) -> &super::WorkerState {
+        &self.shared.states[self.id]
+    }
+
+    fn mark_ready(&mut self) {
+        if !self.ready {
+            self.ready = true;
+            if !self.shared.started.load(Ordering::Acquire) {
+                let _ = self.shared.boot_tx.send((self.id, Ok(())));
+            }
+        }
+    }
+
+    /// Fail the request in flight, if any.
+    fn fail_job(&mut self, err: JobError) {
+        if let Some(job) = self.job.take() {
+            let _ = job.reply.send(Err(err));
+            self.finish_exec();
+        }
+    }
+
+    fn reply(&mut self, resp: HttpResponse) {
+        if let Some(job) = self.job.take() {
+            let _ = job.reply.send(Ok(resp));
+            self.finish_exec();
+        }
+    }
+
+    fn finish_exec(&mut self) {
+        self.execs += 1;
+        let st = self.state();
+        st.execs.store(self.execs, Ordering::Relaxed);
+        st.total_execs.fetch_add(1, Ordering::Relaxed);
+        st.busy.store(false, Ordering::Relaxed);
+        if self.max_jobs > 0 && self.execs >= self.max_jobs {
+            tracing::debug!(worker = self.id, execs = self.execs, "max_jobs reached; worker will restart");
+            self.leaving = true;
+        }
+    }
+
+    /// Send the request in flight back to the queue (the worker called stop()).
+    fn requeue_job(&mut self) {
+        if let Some(mut job) = self.job.take() {
+            self.state().busy.store(false, Ordering::Relaxed);
+            job.retries += 1;
+            if job.retries > 3 || self.shared.shutting_down.load(Ordering::Acquire) {
+                let _ = job.reply.send(Err(JobError::WorkerFailed(
+                    "the worker stopped before answering".into(),
+                )));
+            } else if let Err(cb::SendError(job)) = self.shared.jobs_tx.send(job) {
+                let _ = job.reply.send(Err(JobError::Stopped));
+            }
+        }
+    }
+
+    /// Block until a job arrives or the worker must leave. Returns None to leave.
+    fn next_job(&mut self) -> Option<Job> {
+        loop {
+            if self.leaving || self.shared.shutting_down.load(Ordering::Acquire) {
+                return None;
+            }
+            cb::select! {
+                recv(self.shared.jobs_rx) -> msg => match msg {
+                    Ok(job) => {
+                        let waited = job.enqueued.elapsed();
+                        if waited > self.shared.cfg.allocate_timeout {
+                            let _ = job.reply.send(Err(JobError::NoFreeWorkers));
+                            continue;
+                        }
+                        if job.reply.is_closed() {
+                            // The client went away while it waited.
+                            continue;
+                        }
+                        self.state().busy.store(true, Ordering::Relaxed);
+                        return Some(job);
+                    }
+                    Err(_) => return None,
+                },
+                recv(self.ctl) -> msg => match msg {
+                    Ok(Ctl::Restart) | Err(_) => {
+                        self.leaving = true;
+                        return None;
+                    }
+                },
+            }
+        }
+    }
+
+    fn log_lines(&mut self, data: &[u8], stderr: bool) {
+        let id = self.id;
+        let buf = if stderr { &mut self.err_line } else { &mut self.out_line };
+        buf.extend_from_slice(data);
+        while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            if stderr {
+                tracing::info!(target: "php", worker = id, stream = "stderr", "{}", text);
+            } else {
+                tracing::info!(target: "php", worker = id, stream = "output", "{}", text);
+            }
+        }
+        if buf.len() > 64 * 1024 {
+            let text = String::from_utf8_lossy(buf).into_owned();
+            buf.clear();
+            tracing::info!(target: "php", worker = id, "{}", text);
+        }
+    }
+
+    fn flush_logs(&mut self) {
+        for stderr in [false, true] {
+            let buf = if stderr { &mut self.err_line } else { &mut self.out_line };
+            if !buf.is_empty() {
+                buf.push(b'\n');
+                self.log_lines(&[], stderr);
+            }
+        }
+    }
+
+    /// Handle one frame the worker wrote.
+    fn on_frame(&mut self, f: Frame) {
+        if f.flags & frame::CONTROL != 0 {
+            let v: serde_json::Value = serde_json::from_slice(&f.payload).unwrap_or_default();
+            if v.get("pid").is_some() {
+                self.mark_ready();
+            } else {
+                tracing::warn!(worker = self.id, "unexpected control frame from the worker: {}",
+                    String::from_utf8_lossy(&f.payload));
+            }
+            return;
+        }
+        if f.flags & frame::ERROR != 0 {
+            let msg = String::from_utf8_lossy(&f.payload).into_owned();
+            if self.job.is_some() {
+                tracing::warn!(worker = self.id, "worker error: {msg}");
+                self.fail_job(JobError::Soft(msg));
+            } else {
+                tracing::warn!(worker = self.id, "worker sent an error while idle (discarded): {msg}");
+            }
+            return;
+        }
+        if f.stream & frame::PONG != 0 || f.stream & frame::STOP != 0 {
+            return;
+        }
+        if f.options.len() != 1 {
+            self.protocol_error(format!(
+                "options length should be equal 1 (body offset), got {}",
+                f.options.len()
+            ));
+            return;
+        }
+        let split = f.options[0] as usize;
+        if split > f.payload.len() {
+            self.protocol_error(format!(
+                "bad payload: context length {split} > payload length {}",
+                f.payload.len()
+            ));
+            return;
+        }
+        let (ctx, body) = f.payload.split_at(split);
+        if body.is_empty() && ctx == b"{\"stop\":true}" {
+            // $worker->stop(): this worker leaves; its request goes elsewhere.
+            self.requeue_job();
+            self.leaving = true;
+            return;
+        }
+        if self.job.is_none() {
+            tracing::warn!(worker = self.id, "worker sent a response while idle; discarding it and restarting the worker");
+            self.leaving = true;
+            return;
+        }
+        if f.stream & frame::PING != 0 {
+            let pong = frame::encode(0, frame::PONG, &[], &[]);
+            self.push_inbox(&pong);
+        }
+        let streaming = f.stream & frame::STREAM != 0;
+        if self.stream.is_none() {
+            if ctx.is_empty() && !streaming {
+                self.reply(HttpResponse { status: 200, headers: vec![], body: body.to_vec().into() });
+                return;
+            }
+            match parse_response_context(ctx) {
+                Ok((status, headers)) if (100..200).contains(&status) && streaming => {
+                    // 1xx interim responses (103 Early Hints): not forwarded yet.
+                    tracing::debug!(worker = self.id, status, "interim response dropped");
+                    let _ = headers;
+                    return;
+                }
+                Ok((status, headers)) => {
+                    let resp = HttpResponse { status, headers, body: body.to_vec().into() };
+                    if streaming {
+                        self.stream = Some(resp);
+                    } else {
+                        self.reply(resp);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(worker = self.id, "bad response context: {e}");
+                    if !streaming {
+                        self.fail_job(JobError::BadResponse(e));
+                    }
+                }
+            }
+        } else if let Some(mut s) = self.stream.take() {
+            let mut b = s.body.to_vec();
+            b.extend_from_slice(body);
+            s.body = b.into();
+            if streaming {
+                self.stream = Some(s);
+            } else {
+                self.reply(s);
+            }
+        }
+    }
+
+    fn protocol_error(&mut self, msg: String) {
+        tracing::error!(worker = self.id, "relay protocol error: {msg}; restarting the worker");
+        self.broken = true;
+        self.leaving = true;
+        self.fail_job(JobError::WorkerFailed(msg));
+    }
+
+    fn push_inbox(&mut self, bytes: &[u8]) {
+        if self.inbox_pos >= self.inbox.len() {
+            self.inbox.clear();
+            self.inbox_pos = 0;
+        }
+        self.inbox.extend_from_slice(bytes);
+    }
+}
+
+/// RoadRunner's max_jobs jitter: limit + floor(limit × p / 100), p in [0, 14].
+fn jitter(max_jobs: u64) -> u64 {
+    if max_jobs == 0 {
+        return 0;
+    }
+    let p = (rand_u64() % 15) as u128;
+    max_jobs + ((max_jobs as u128 * p) / 100) as u64
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+/// `{"status":200,"headers":{"Name":["v"]}}` → status and header pairs.
+fn parse_response_context(ctx: &[u8]) -> Result<(u16, Vec<(String, String)>), String> {
+    let v: serde_json::Value =
+        serde_json::from_slice(ctx).map_err(|e| format!("response context is not JSON: {e}"))?;
+    let status = v.get("status").and_then(|s| s.as_i64()).unwrap_or(200);
+    if !(100..=599).contains(&status) {
+        return Err(format!("unknown status code from worker: {status}"));
+    }
+    let mut headers = Vec::new();
+    if let Some(h) = v.get("headers").and_then(|h| h.as_object()) {
+        for (k, vals) in h {
+            match vals {
+                serde_json::Value::Array(a) => {
+                    for x in a {
+                        if let Some(s) = value_str(x) {
+                            headers.push((k.clone(), s));
+                        }
+                    }
+                }
+                other => {
+                    if let Some(s) = value_str(other) {
+                        headers.push((k.clone(), s));
+                    }
+                }
+            }
+        }
+    }
+    Ok((status as u16, headers))
+}
+
+fn value_str(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+impl Host for WorkerHost {
+    fn output(&mut self, data: &[u8]) {
+        self.log_lines(data, false);
+    }
+
+    fn log(&mut self, msg: &[u8], level: LogLevel) {
+        let text = String::from_utf8_lossy(msg);
+        match level {
+            LogLevel::Error => {
+                self.last_error = text.to_string();
+                tracing::error!(target: "php", worker = self.id, "{}", text)
+            }
+            LogLevel::Warn => tracing::warn!(target: "php", worker = self.id, "{}", text),
+            LogLevel::Info => tracing::info!(target: "php", worker = self.id, "{}", text),
+            LogLevel::Debug => tracing::debug!(target: "php", worker = self.id, "{}", text),
+        }
+    }
+
+    fn stderr(&mut self, data: &[u8]) {
+        self.log_lines(data, true);
+    }
+
+    fn relay_read(&mut self, buf: &mut [u8]) -> usize {
+        if self.broken || self.mode == Mode::Native {
+            return 0;
+        }
+        if self.mode == Mode::Undecided {
+            self.mode = Mode::Relay;
+            // RoadRunner's first frame: the pid request.
+            let pid = format!("{{\"pid\":{}}}", std::process::id());
+            let f = frame::encode(frame::CONTROL | frame::CODEC_JSON, 0, &[], &[pid.as_bytes()]);
+            self.push_inbox(&f);
+        }
+        if self.inbox_pos >= self.inbox.len() {
+            if self.stop_sent {
+                return 0;
+            }
+            if self.job.is_some() {
+                // Reading the next request without answering this one.
+                tracing::warn!(worker = self.id, "worker asked for a new request without answering the current one");
+                self.fail_job(JobError::WorkerFailed("the worker did not answer".into()));
+            }
+            self.inbox.clear();
+            self.inbox_pos = 0;
+            match self.next_job() {
+                Some(job) => {
+                    let ctx = job.req.context_json();
+                    frame::encode_into(
+                        &mut self.inbox,
+                        frame::CODEC_JSON,
+                        0,
+                        &[ctx.len() as u32],
+                        &[&ctx[..], &job.req.body[..]],
+                    );
+                    self.job = Some(job);
+                }
+                None => {
+                    let f = frame::encode(frame::CONTROL | frame::CODEC_JSON, 0, &[], &[b"{\"stop\":true}"]);
+                    self.inbox.extend_from_slice(&f);
+                    self.stop_sent = true;
+                }
+            }
+        }
+        let avail = &self.inbox[self.inbox_pos..];
+        let n = avail.len().min(buf.len());
+        buf[..n].copy_from_slice(&avail[..n]);
+        self.inbox_pos += n;
+        n
+    }
+
+    fn relay_write(&mut self, data: &[u8]) -> usize {
+        if self.broken {
+            return 0;
+        }
+        if self.mode != Mode::Relay {
+            // Nothing read the relay yet: this is stray output, not a frame.
+            self.log_lines(data, false);
+            return data.len();
+        }
+        self.decoder.push(data);
+        loop {
+            match self.decoder.next_frame() {
+                Ok(Some(f)) => self.on_frame(f),
+                Ok(None) => break,
+                Err(e) => {
+                    self.decoder.clear();
+                    self.protocol_error(e.to_string());
+                    return 0;
+                }
+            }
+            if self.broken {
+                return 0;
+            }
+        }
+        data.len()
+    }
+
+    fn relay_readable(&mut self) -> bool {
+        self.inbox_pos < self.inbox.len()
+    }
+
+    fn getenv(&mut self, name: &[u8]) -> Option<&std::ffi::CStr> {
+        self.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_c_str())
+    }
+
+    fn putenv(&mut self, name: &[u8], value: Option<&[u8]>) {
+        self.env.retain(|(k, _)| k != name);
+        if let Some(v) = value {
+            if let Ok(v) = CString::new(v) {
+                self.env.push((name.to_vec(), v));
+            }
+        }
+    }
+
+    fn env_len(&self) -> usize {
+        self.env.len()
+    }
+
+    fn env_entry(&self, i: usize) -> Option<(&[u8], &[u8])> {
+        self.env.get(i).map(|(k, v)| (k.as_slice(), v.to_bytes()))
+    }
+
+    fn wait_request<'a>(&'a mut self, out: &mut NativeRequest<'a>) -> bool {
+        if self.mode == Mode::Relay {
+            tracing::error!(worker = self.id, "the worker mixes the STDIN relay and the native API");
+            return false;
+        }
+        self.mode = Mode::Native;
+        if self.job.is_some() {
+            tracing::warn!(worker = self.id, "worker asked for a new request without answering the current one");
+            self.fail_job(JobError::WorkerFailed("the worker did not answer".into()));
+        }
+        if self.stop_sent {
+            return false;
+        }
+        self.mark_ready();
+        match self.next_job() {
+            Some(job) => self.job = Some(job),
+            None => {
+                self.stop_sent = true;
+                return false;
+            }
+        }
+        let r = &self.job.as_ref().expect("job set above").req;
+        out.method = r.method.as_bytes();
+        out.uri = r.uri.as_bytes();
+        out.protocol = r.protocol.as_bytes();
+        out.remote_addr = r.remote_addr.as_bytes();
+        out.raw_query = r.raw_query.as_bytes();
+        out.body = &r.body;
+        out.uploads = r.uploads.as_bytes();
+        out.attributes = r.attributes.as_bytes();
+        out.parsed = r.parsed;
+        out.headers = r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+        out.cookies = r.cookies.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+        true
+    }
+
+    fn respond(&mut self, status: i64, headers: &[(&[u8], &[u8])], body: &[u8]) {
+        if self.job.is_none() {
+            tracing::warn!(worker = self.id, "respond() without a request in flight (ignored)");
+            return;
+        }
+        if !(100..=599).contains(&status) {
+            self.fail_job(JobError::BadResponse(format!("unknown status code from worker: {status}")));
+            return;
+        }
+        let headers = headers
+            .iter()
+            .map(|(k, v)| {
+                (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned())
+            })
+            .collect();
+        self.reply(HttpResponse { status: status as u16, headers, body: body.to_vec().into() });
+    }
+
+    fn error(&mut self, msg: &[u8]) {
+        let msg = String::from_utf8_lossy(msg).into_owned();
+        if self.job.is_some() {
+            tracing::warn!(worker = self.id, "worker error: {msg}");
+            self.fail_job(JobError::Soft(msg));
+        } else {
+            tracing::warn!(worker = self.id, "worker error while idle (discarded): {msg}");
+        }
+    }
+
+    fn stop(&mut self) {
+        self.requeue_job();
+        self.leaving = true;
+    }
+
+    fn opcache_reset(&mut self) {
+        tracing::info!(worker = self.id, "opcache_reset(): restarting every worker at its request boundary");
+        self.shared.restart_all();
+    }
+}
+
+/// The worker thread: lives until the pool shuts down.
+pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
+    let mut php = PhpThread::enter();
+    let mut backoff = Duration::from_millis(0);
+    let mut booted_once = false;
+    loop {
+        if shared.shutting_down.load(Ordering::Acquire) {
+            break;
+        }
+        let mut host = WorkerHost::new(id, shared.clone(), ctl.clone());
+        {
+            let st = &shared.states[id];
+            st.lives.fetch_add(1, Ordering::Relaxed);
+            st.execs.store(0, Ordering::Relaxed);
+            *st.created.lock() = Instant::now();
+        }
+        let started = Instant::now();
+        let res = php.run_life(
+            &mut host,
+            &shared.spec.script,
+            &shared.spec.argv,
+            shared.spec.bootstrap.as_deref(),
+        );
+        host.flush_logs();
+        shared.states[id].busy.store(false, Ordering::Relaxed);
+        if host.job.is_some() {
+            let why = if host.last_error.is_empty() {
+                format!("the worker exited with status {} while serving a request", res.exit_status)
+            } else {
+                host.last_error.clone()
+            };
+            tracing::error!(worker = id, exit_status = res.exit_status, "worker died while serving a request: {why}");
+            host.fail_job(JobError::WorkerFailed(why));
+        }
+        if !host.ready {
+            // The life ended before it could take a request: a boot failure.
+            let msg = if res.startup_failed {
+                "PHP request start-up failed".to_string()
+            } else if !host.last_error.is_empty() {
+                host.last_error.clone()
+            } else {
+                format!(
+                    "the worker script exited with status {} before taking a request (no waitRequest()/waitPayload() loop?)",
+                    res.exit_status
+                )
+            };
+            if !shared.started.load(Ordering::Acquire) {
+                let _ = shared.boot_tx.send((id, Err(msg.clone())));
+            }
+            if shared.shutting_down.load(Ordering::Acquire) {
+                break;
+            }
+            backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
+            if booted_once {
+                tracing::error!(worker = id, "worker failed to start: {msg}; retrying in {backoff:?}");
+            }
+            // Wait, but wake for shutdown.
+            let deadline = Instant::now() + backoff;
+            while Instant::now() < deadline && !shared.shutting_down.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            continue;
+        }
+        booted_once = true;
+        backoff = Duration::from_millis(0);
+        tracing::debug!(
+            worker = id,
+            exit_status = res.exit_status,
+            execs = host.execs,
+            life_ms = started.elapsed().as_millis() as u64,
+            "worker life ended"
+        );
+    }
+    drop(php);
+}

@@ -1,0 +1,3 @@
+//! Relays between the server and PHP workers.
+
+pub mod frame;
