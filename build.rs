@@ -113,7 +113,9 @@ fn main() {
         build.include(inc);
     }
     if env::var("RUSTRUNNER_ASAN").is_ok() {
-        build.flag("-fsanitize=address").flag("-fno-omit-frame-pointer");
+        build
+            .flag("-fsanitize=address")
+            .flag("-fno-omit-frame-pointer");
     }
     build.compile("rustrunner_sapi");
 
@@ -164,7 +166,10 @@ fn main() {
         ));
     }
     println!("cargo:rustc-env=RR_PHP_PREFIX={}", prefix.display());
-    println!("cargo:rustc-env=RR_PHP_EXTENSION_DIR={}", query("--extension-dir"));
+    println!(
+        "cargo:rustc-env=RR_PHP_EXTENSION_DIR={}",
+        query("--extension-dir")
+    );
     println!("cargo:rustc-env=RR_PHP_VERSION={version}");
 }
 
@@ -230,7 +235,11 @@ fn find_php_config() -> Option<PathBuf> {
             }
         }
     }
-    let out = Command::new("sh").arg("-c").arg("command -v php-config").output().ok()?;
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("command -v php-config")
+        .output()
+        .ok()?;
     let p = String::from_utf8_lossy(&out.stdout).trim().to_string();
     (!p.is_empty()).then(|| PathBuf::from(p))
 }

@@ -18,7 +18,12 @@ use std::process::ExitCode;
 #[command(name = "rr", version = serve::VERSION, about = "RoadRunner-compatible PHP application server with in-process workers")]
 struct Cli {
     /// Config file (relative to -w when given).
-    #[arg(short = 'c', long = "config", global = true, default_value = ".rr.yaml")]
+    #[arg(
+        short = 'c',
+        long = "config",
+        global = true,
+        default_value = ".rr.yaml"
+    )]
     config: PathBuf,
     /// Working directory: chdir here before reading the config.
     #[arg(short = 'w', long = "WorkDir", global = true)]
@@ -46,7 +51,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(dir) = &cli.workdir {
         if let Err(e) = std::env::set_current_dir(dir) {
-            eprintln!("rr: cannot change to the working directory {}: {e}", dir.display());
+            eprintln!(
+                "rr: cannot change to the working directory {}: {e}",
+                dir.display()
+            );
             return ExitCode::from(1);
         }
     }

@@ -48,14 +48,21 @@ pub fn install() -> std::io::Result<PathBuf> {
 
 fn create_private_dir(p: &std::path::Path) -> std::io::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
-    match std::fs::DirBuilder::new().mode(0o700).recursive(true).create(p) {
+    match std::fs::DirBuilder::new()
+        .mode(0o700)
+        .recursive(true)
+        .create(p)
+    {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
         Err(e) => return Err(e),
     }
     let meta = std::fs::symlink_metadata(p)?;
     let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
-    if !meta.is_dir() || me.is_some_and(|uid| uid != meta.uid()) || meta.permissions().mode() & 0o022 != 0 {
+    if !meta.is_dir()
+        || me.is_some_and(|uid| uid != meta.uid())
+        || meta.permissions().mode() & 0o022 != 0
+    {
         return Err(std::io::Error::other(format!(
             "{} is not a private directory of this user; refusing to load PHP code from it",
             p.display()

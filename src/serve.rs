@@ -27,8 +27,14 @@ pub struct PhpCommand {
 /// not a PHP interpreter running a script.
 pub fn parse_php_command(cmd: &[String]) -> Result<PhpCommand, String> {
     let first = cmd.first().ok_or("server.command is empty")?;
-    let base = Path::new(first).file_name().and_then(|s| s.to_str()).unwrap_or(first);
-    let is_php = base == "php" || base.starts_with("php8") || base.starts_with("php-") || base.starts_with("php7");
+    let base = Path::new(first)
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or(first);
+    let is_php = base == "php"
+        || base.starts_with("php8")
+        || base.starts_with("php-")
+        || base.starts_with("php7");
     if !is_php {
         return Err(format!(
             "server.command {:?} does not run PHP; in-process workers need `php <script>` \
@@ -49,10 +55,7 @@ pub fn parse_php_command(cmd: &[String]) -> Result<PhpCommand, String> {
             let (k, v) = kv.split_once('=').unwrap_or((kv, "1"));
             ini.push((k.to_string(), v.to_string()));
             i += 1;
-        } else if a == "-f" {
-            i += 1;
-            break;
-        } else if a == "--" {
+        } else if a == "-f" || a == "--" {
             i += 1;
             break;
         } else if a == "-n" || a == "-q" || a == "-H" || a == "-e" {
@@ -60,13 +63,22 @@ pub fn parse_php_command(cmd: &[String]) -> Result<PhpCommand, String> {
         } else if a == "-c" {
             i += 2;
         } else if a.starts_with('-') {
-            return Err(format!("server.command: the php option {a:?} is not supported in-process"));
+            return Err(format!(
+                "server.command: the php option {a:?} is not supported in-process"
+            ));
         } else {
             break;
         }
     }
-    let script = cmd.get(i).ok_or("server.command names no PHP script")?.clone();
-    Ok(PhpCommand { script, args: cmd[i + 1..].to_vec(), ini })
+    let script = cmd
+        .get(i)
+        .ok_or("server.command names no PHP script")?
+        .clone();
+    Ok(PhpCommand {
+        script,
+        args: cmd[i + 1..].to_vec(),
+        ini,
+    })
 }
 
 /// php.ini settings every worker thread starts with (before `-d` ones).
@@ -95,7 +107,10 @@ pub fn base_ini() -> String {
 fn opcache_extension() -> Option<std::path::PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
-            for p in [dir.join("opcache.so"), dir.join("../lib/rustrunner/opcache.so")] {
+            for p in [
+                dir.join("opcache.so"),
+                dir.join("../lib/rustrunner/opcache.so"),
+            ] {
                 if p.exists() {
                     return Some(p);
                 }
@@ -127,11 +142,18 @@ pub fn worker_env(cfg: &Config) -> Vec<(String, String)> {
 }
 
 pub fn run(cfg: Config) -> Result<()> {
-    let cmd = parse_php_command(&cfg.server.command)
-        .map_err(|m| anyhow!("config error in {}: server.command: {m}", cfg.file.display()))?;
+    let cmd = parse_php_command(&cfg.server.command).map_err(|m| {
+        anyhow!(
+            "config error in {}: server.command: {m}",
+            cfg.file.display()
+        )
+    })?;
     let script_path = cfg.dir.join(&cmd.script);
     if !script_path.is_file() {
-        bail!("worker failed to start: Could not open input file: {}", cmd.script);
+        bail!(
+            "worker failed to start: Could not open input file: {}",
+            cmd.script
+        );
     }
     let lib = phplib::install().context("cannot install the server's PHP library")?;
 
@@ -176,7 +198,11 @@ pub fn run(cfg: Config) -> Result<()> {
             "http server started"
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let state = Arc::new(HttpState { pool: pool.clone(), cfg: cfg.http.clone(), tls: false });
+        let state = Arc::new(HttpState {
+            pool: pool.clone(),
+            cfg: cfg.http.clone(),
+            tls: false,
+        });
         let server = tokio::spawn(http::serve(listener, state, stop_rx));
 
         wait_for_signals(&pool).await;
@@ -205,9 +231,11 @@ pub fn run(cfg: Config) -> Result<()> {
 #[cfg(unix)]
 async fn wait_for_signals(pool: &Pool) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
-        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
-    else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };
@@ -226,7 +254,10 @@ async fn wait_for_signals(pool: &Pool) {
 #[cfg(unix)]
 async fn second_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         std::future::pending::<()>().await;
         return;
     };
@@ -248,10 +279,19 @@ mod tests {
     fn php_commands() {
         let c = parse_php_command(&v("php worker.php")).unwrap();
         assert_eq!(c.script, "worker.php");
-        let c = parse_php_command(&v("php -d memory_limit=512M -dopcache.enable=0 bin/roadrunner-worker a b")).unwrap();
+        let c = parse_php_command(&v(
+            "php -d memory_limit=512M -dopcache.enable=0 bin/roadrunner-worker a b",
+        ))
+        .unwrap();
         assert_eq!(c.script, "bin/roadrunner-worker");
         assert_eq!(c.args, vec!["a", "b"]);
-        assert_eq!(c.ini, vec![("memory_limit".into(), "512M".into()), ("opcache.enable".into(), "0".into())]);
+        assert_eq!(
+            c.ini,
+            vec![
+                ("memory_limit".into(), "512M".into()),
+                ("opcache.enable".into(), "0".into())
+            ]
+        );
         assert!(parse_php_command(&v("/usr/bin/php8.2 w.php")).is_ok());
         assert!(parse_php_command(&v("node app.js")).is_err());
         assert!(parse_php_command(&v("php")).is_err());

@@ -8,7 +8,6 @@ use serde_yaml::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-
 /// A config problem: file, key path, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -22,7 +21,11 @@ impl std::fmt::Display for ConfigError {
         if self.key.is_empty() {
             write!(f, "config error in {}: {}", self.file, self.msg)
         } else {
-            write!(f, "config error in {}: {}: {}", self.file, self.key, self.msg)
+            write!(
+                f,
+                "config error in {}: {}: {}",
+                self.file, self.key, self.msg
+            )
         }
     }
 }
@@ -85,7 +88,9 @@ impl Default for PoolConfig {
 }
 
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 #[derive(Debug, Clone)]
@@ -98,17 +103,28 @@ pub struct LogsConfig {
 /// Reads a config file with overrides (`key.path=value`).
 pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
     let shown = file.display().to_string();
-    let err = |key: &str, msg: String| ConfigError { file: shown.clone(), key: key.to_string(), msg };
-    let text = std::fs::read_to_string(file).map_err(|e| err("", format!("cannot read the file: {e}")))?;
+    let err = |key: &str, msg: String| ConfigError {
+        file: shown.clone(),
+        key: key.to_string(),
+        msg,
+    };
+    let text =
+        std::fs::read_to_string(file).map_err(|e| err("", format!("cannot read the file: {e}")))?;
     let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-    let dir = abs.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
+    let dir = abs
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
     let mut root: Value = if text.trim().is_empty() {
         Value::Mapping(Default::default())
     } else {
         serde_yaml::from_str(&text).map_err(|e| err("", format!("invalid YAML: {e}")))?
     };
     if !root.is_mapping() {
-        return Err(err("", "the top level must be a mapping of sections".into()));
+        return Err(err(
+            "",
+            "the top level must be a mapping of sections".into(),
+        ));
     }
     for o in overrides {
         let (k, v) = o
@@ -125,29 +141,43 @@ type KeyResult<T> = Result<T, (String, String)>;
 fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
     use value::*;
     match get(root, "version") {
-        None => {
-            return Err((
-                "version".into(),
-                "missing: add `version: \"3\"` at the top (RoadRunner 2.x configs are not supported)".into(),
-            ))
-        }
+        None => return Err((
+            "version".into(),
+            "missing: add `version: \"3\"` at the top (RoadRunner 2.x configs are not supported)"
+                .into(),
+        )),
         Some(v) => {
             let s = as_string(v, "version")?;
             if s != "3" {
-                return Err(("version".into(), format!("unsupported version {s:?}; only \"3\" is supported")));
+                return Err((
+                    "version".into(),
+                    format!("unsupported version {s:?}; only \"3\" is supported"),
+                ));
             }
         }
     }
 
-    let server = get(root, "server")
-        .ok_or_else(|| ("server".to_string(), "missing: the server section with server.command is required".to_string()))?;
+    let server = get(root, "server").ok_or_else(|| {
+        (
+            "server".to_string(),
+            "missing: the server section with server.command is required".to_string(),
+        )
+    })?;
     let command = match get(server, "command") {
-        None => return Err(("server.command".into(), "missing: e.g. command: \"php worker.php\"".into())),
+        None => {
+            return Err((
+                "server.command".into(),
+                "missing: e.g. command: \"php worker.php\"".into(),
+            ))
+        }
         Some(Value::Sequence(items)) => items
             .iter()
             .map(|v| as_string(v, "server.command"))
             .collect::<KeyResult<Vec<_>>>()?,
-        Some(v) => as_string(v, "server.command")?.split_whitespace().map(String::from).collect(),
+        Some(v) => as_string(v, "server.command")?
+            .split_whitespace()
+            .map(String::from)
+            .collect(),
     };
     if command.is_empty() {
         return Err(("server.command".into(), "is empty".into()));
@@ -163,7 +193,12 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
                 }
             }
             Value::Null => {}
-            _ => return Err(("server.env".into(), "must be a mapping of NAME: value".into())),
+            _ => {
+                return Err((
+                    "server.env".into(),
+                    "must be a mapping of NAME: value".into(),
+                ))
+            }
         }
     }
     let relay = match get(server, "relay") {
@@ -177,11 +212,20 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
         ));
     }
 
-    let http = get(root, "http")
-        .ok_or_else(|| ("http".to_string(), "missing: the http section with http.address is required".to_string()))?;
+    let http = get(root, "http").ok_or_else(|| {
+        (
+            "http".to_string(),
+            "missing: the http section with http.address is required".to_string(),
+        )
+    })?;
     let address = match get(http, "address") {
         Some(v) => as_string(v, "http.address")?,
-        None => return Err(("http.address".into(), "missing: e.g. address: 0.0.0.0:8080".into())),
+        None => {
+            return Err((
+                "http.address".into(),
+                "missing: e.g. address: 0.0.0.0:8080".into(),
+            ))
+        }
     };
     validate_address(&address).map_err(|m| ("http.address".to_string(), m))?;
     let mut pool = PoolConfig::default();
@@ -189,7 +233,10 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
         if let Some(v) = get(p, "num_workers") {
             let n = as_u64(v, "http.pool.num_workers")?;
             if n > 500 {
-                return Err(("http.pool.num_workers".into(), format!("{n} is over the maximum of 500")));
+                return Err((
+                    "http.pool.num_workers".into(),
+                    format!("{n} is over the maximum of 500"),
+                ));
             }
             if n > 0 {
                 pool.num_workers = n as usize;
@@ -218,7 +265,10 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
         Some(v) => {
             let c = as_u64(v, "http.internal_error_code")?;
             if !(100..=599).contains(&c) {
-                return Err(("http.internal_error_code".into(), format!("{c} is not an HTTP status code")));
+                return Err((
+                    "http.internal_error_code".into(),
+                    format!("{c} is not an HTTP status code"),
+                ));
             }
             c as u16
         }
@@ -237,7 +287,11 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
         None => false,
     };
 
-    let mut logs = LogsConfig { mode: "development".into(), level: "debug".into(), encoding: "console".into() };
+    let mut logs = LogsConfig {
+        mode: "development".into(),
+        level: "debug".into(),
+        encoding: "console".into(),
+    };
     let mut level_set = false;
     if let Some(l) = get(root, "logs") {
         if let Some(v) = get(l, "mode") {
@@ -245,21 +299,31 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
             if !["development", "production", "raw", "off", "none"].contains(&logs.mode.as_str()) {
                 return Err((
                     "logs.mode".into(),
-                    format!("{:?} is not one of development, production, raw, off", logs.mode),
+                    format!(
+                        "{:?} is not one of development, production, raw, off",
+                        logs.mode
+                    ),
                 ));
             }
         }
         if let Some(v) = get(l, "level") {
             logs.level = as_string(v, "logs.level")?.to_lowercase();
             level_set = true;
-            if !["debug", "info", "warn", "error", "panic", "fatal"].contains(&logs.level.as_str()) {
-                return Err(("logs.level".into(), format!("{:?} is not one of debug, info, warn, error", logs.level)));
+            if !["debug", "info", "warn", "error", "panic", "fatal"].contains(&logs.level.as_str())
+            {
+                return Err((
+                    "logs.level".into(),
+                    format!("{:?} is not one of debug, info, warn, error", logs.level),
+                ));
             }
         }
         if let Some(v) = get(l, "encoding") {
             logs.encoding = as_string(v, "logs.encoding")?;
             if !["console", "json"].contains(&logs.encoding.as_str()) {
-                return Err(("logs.encoding".into(), format!("{:?} is not one of console, json", logs.encoding)));
+                return Err((
+                    "logs.encoding".into(),
+                    format!("{:?} is not one of console, json", logs.encoding),
+                ));
             }
         }
     }
@@ -280,8 +344,19 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
     Ok(Config {
         file,
         dir,
-        server: ServerConfig { command, env, relay },
-        http: HttpConfig { address, pool, internal_error_code, max_request_size, raw_body, access_logs },
+        server: ServerConfig {
+            command,
+            env,
+            relay,
+        },
+        http: HttpConfig {
+            address,
+            pool,
+            internal_error_code,
+            max_request_size,
+            raw_body,
+            access_logs,
+        },
         logs,
         rpc_listen,
     })
@@ -291,7 +366,8 @@ fn validate_address(a: &str) -> Result<(), String> {
     let (host, port) = a
         .rsplit_once(':')
         .ok_or_else(|| format!("{a:?} is not host:port (e.g. 0.0.0.0:8080)"))?;
-    port.parse::<u16>().map_err(|_| format!("{a:?}: port {port:?} is not a number from 0 to 65535"))?;
+    port.parse::<u16>()
+        .map_err(|_| format!("{a:?}: port {port:?} is not a number from 0 to 65535"))?;
     let _ = host;
     Ok(())
 }
@@ -335,12 +411,20 @@ mod tests {
     #[test]
     fn overrides_and_env() {
         std::env::set_var("RR_TEST_WORKERS", "7");
-        let c = load_str(&OK.replace("num_workers: 4", "num_workers: ${RR_TEST_WORKERS}"), &[]).unwrap();
+        let c = load_str(
+            &OK.replace("num_workers: 4", "num_workers: ${RR_TEST_WORKERS}"),
+            &[],
+        )
+        .unwrap();
         assert_eq!(c.http.pool.num_workers, 7);
         let c = load_str(OK, &["http.pool.num_workers=2", "http.address=127.0.0.1:9"]).unwrap();
         assert_eq!(c.http.pool.num_workers, 2);
         assert_eq!(c.http.address, "127.0.0.1:9");
-        let c = load_str(&OK.replace("num_workers: 4", "num_workers: ${RR_UNSET_X:-3}"), &[]).unwrap();
+        let c = load_str(
+            &OK.replace("num_workers: 4", "num_workers: ${RR_UNSET_X:-3}"),
+            &[],
+        )
+        .unwrap();
         assert_eq!(c.http.pool.num_workers, 3);
     }
 }

@@ -33,11 +33,7 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) {
 /// Expand `$VAR`, `${VAR}` and `${VAR:-default}` in every string of the tree.
 pub fn expand_tree(v: &mut Value) {
     match v {
-        Value::String(s) => {
-            if s.contains('$') {
-                *s = expand_env(s, &|k| std::env::var(k).ok());
-            }
-        }
+        Value::String(s) if s.contains('$') => *s = expand_env(s, &|k| std::env::var(k).ok()),
         Value::Sequence(items) => items.iter_mut().for_each(expand_tree),
         Value::Mapping(m) => m.iter_mut().for_each(|(_, v)| expand_tree(v)),
         _ => {}
@@ -96,20 +92,31 @@ pub fn as_string(v: &Value, key: &str) -> Result<String, (String, String)> {
         Value::String(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::Bool(b) => Ok(b.to_string()),
-        other => Err((key.to_string(), format!("expected a string, got {}", describe(other)))),
+        other => Err((
+            key.to_string(),
+            format!("expected a string, got {}", describe(other)),
+        )),
     }
 }
 
 pub fn as_u64(v: &Value, key: &str) -> Result<u64, (String, String)> {
     match v {
-        Value::Number(n) => n
-            .as_u64()
-            .ok_or_else(|| (key.to_string(), format!("expected a non-negative whole number, got {n}"))),
-        Value::String(s) => s
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| (key.to_string(), format!("expected a non-negative whole number, got {s:?}"))),
-        other => Err((key.to_string(), format!("expected a number, got {}", describe(other)))),
+        Value::Number(n) => n.as_u64().ok_or_else(|| {
+            (
+                key.to_string(),
+                format!("expected a non-negative whole number, got {n}"),
+            )
+        }),
+        Value::String(s) => s.trim().parse::<u64>().map_err(|_| {
+            (
+                key.to_string(),
+                format!("expected a non-negative whole number, got {s:?}"),
+            )
+        }),
+        other => Err((
+            key.to_string(),
+            format!("expected a number, got {}", describe(other)),
+        )),
     }
 }
 
@@ -119,23 +126,34 @@ pub fn as_bool(v: &Value, key: &str) -> Result<bool, (String, String)> {
         Value::String(s) => match s.trim().to_lowercase().as_str() {
             "true" | "1" | "t" => Ok(true),
             "false" | "0" | "f" | "" => Ok(false),
-            _ => Err((key.to_string(), format!("expected true or false, got {s:?}"))),
+            _ => Err((
+                key.to_string(),
+                format!("expected true or false, got {s:?}"),
+            )),
         },
         Value::Number(n) if n.as_u64() == Some(0) => Ok(false),
         Value::Number(n) if n.as_u64() == Some(1) => Ok(true),
-        other => Err((key.to_string(), format!("expected true or false, got {}", describe(other)))),
+        other => Err((
+            key.to_string(),
+            format!("expected true or false, got {}", describe(other)),
+        )),
     }
 }
 
 pub fn as_duration(v: &Value, key: &str) -> Result<Duration, (String, String)> {
     match v {
         // A bare integer is nanoseconds, as Go's time.Duration decodes it.
-        Value::Number(n) => n
-            .as_u64()
-            .map(Duration::from_nanos)
-            .ok_or_else(|| (key.to_string(), format!("expected a duration like 60s, got {n}"))),
+        Value::Number(n) => n.as_u64().map(Duration::from_nanos).ok_or_else(|| {
+            (
+                key.to_string(),
+                format!("expected a duration like 60s, got {n}"),
+            )
+        }),
         Value::String(s) => parse_duration(s).map_err(|m| (key.to_string(), m)),
-        other => Err((key.to_string(), format!("expected a duration like 60s, got {}", describe(other)))),
+        other => Err((
+            key.to_string(),
+            format!("expected a duration like 60s, got {}", describe(other)),
+        )),
     }
 }
 
@@ -151,13 +169,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let mut total = 0f64;
     let mut rest = t;
     while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let num_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if num_end == 0 {
             return Err(format!("{s:?} is not a duration (e.g. 300ms, 10s, 1m30s)"));
         }
-        let num: f64 = rest[..num_end].parse().map_err(|_| format!("{s:?} is not a duration"))?;
+        let num: f64 = rest[..num_end]
+            .parse()
+            .map_err(|_| format!("{s:?} is not a duration"))?;
         rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let unit = &rest[..unit_end];
         rest = &rest[unit_end..];
         let mult = match unit {
@@ -184,7 +208,10 @@ mod tests {
         assert_eq!(parse_duration("60s").unwrap(), Duration::from_secs(60));
         assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_duration("300ms").unwrap(), Duration::from_millis(300));
-        assert_eq!(parse_duration("1000000000").unwrap(), Duration::from_secs(1));
+        assert_eq!(
+            parse_duration("1000000000").unwrap(),
+            Duration::from_secs(1)
+        );
         assert!(parse_duration("10").unwrap() < Duration::from_micros(1));
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("10x").is_err());

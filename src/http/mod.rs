@@ -31,7 +31,11 @@ pub async fn bind(address: &str) -> std::io::Result<TcpListener> {
 
 /// Accept connections until `shutdown` turns true, then let open connections
 /// finish their in-flight requests.
-pub async fn serve(listener: TcpListener, state: Arc<HttpState>, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<HttpState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         tokio::select! {
@@ -82,7 +86,11 @@ fn plain(status: StatusCode, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     r
 }
 
-async fn handle(state: Arc<HttpState>, peer: SocketAddr, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(
+    state: Arc<HttpState>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
     let started = std::time::Instant::now();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
@@ -108,25 +116,35 @@ async fn handle(state: Arc<HttpState>, peer: SocketAddr, req: Request<Incoming>)
 }
 
 fn error_response(state: &HttpState, e: JobError) -> Response<Full<Bytes>> {
-    let code = StatusCode::from_u16(state.cfg.internal_error_code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = StatusCode::from_u16(state.cfg.internal_error_code)
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     match &e {
         JobError::Soft(_) => tracing::debug!("request failed: {e}"),
         _ => tracing::warn!("request failed: {e}"),
     }
-    let body = if state.cfg.pool.debug { format!("{e}\n") } else { String::new() };
+    let body = if state.cfg.pool.debug {
+        format!("{e}\n")
+    } else {
+        String::new()
+    };
     let mut r = plain(code, body);
     if matches!(e, JobError::NoFreeWorkers | JobError::QueueFull) {
-        r.headers_mut().insert("No-Workers", HeaderValue::from_static("true"));
+        r.headers_mut()
+            .insert("No-Workers", HeaderValue::from_static("true"));
     }
     r
 }
 
 fn to_response(resp: crate::pool::job::HttpResponse) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(resp.body));
-    *r.status_mut() = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() =
+        StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let h = r.headers_mut();
     for (k, v) in resp.headers {
-        let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) else {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(&v),
+        ) else {
             tracing::warn!("the worker sent an invalid header {k:?}; dropped");
             continue;
         };
@@ -144,8 +162,16 @@ async fn build_request(
     let limit = state.cfg.max_request_size;
     if limit > 0 {
         if let Some(len) = parts.headers.get(hyper::header::CONTENT_LENGTH) {
-            if len.to_str().ok().and_then(|s| s.parse::<u64>().ok()).is_some_and(|n| n > limit) {
-                return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"));
+            if len
+                .to_str()
+                .ok()
+                .and_then(|s| s.parse::<u64>().ok())
+                .is_some_and(|n| n > limit)
+            {
+                return Err(plain(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large\n",
+                ));
             }
         }
     }
@@ -154,14 +180,29 @@ async fn build_request(
     let body_bytes = if skip_body {
         Bytes::new()
     } else {
-        let limited = Limited::new(body, if limit > 0 { limit as usize } else { usize::MAX });
+        let limited = Limited::new(
+            body,
+            if limit > 0 {
+                limit as usize
+            } else {
+                usize::MAX
+            },
+        );
         match limited.collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
-                if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() {
-                    return Err(plain(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n"));
+                if e.downcast_ref::<http_body_util::LengthLimitError>()
+                    .is_some()
+                {
+                    return Err(plain(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "request body too large\n",
+                    ));
                 }
-                return Err(plain(StatusCode::BAD_REQUEST, "cannot read the request body\n"));
+                return Err(plain(
+                    StatusCode::BAD_REQUEST,
+                    "cannot read the request body\n",
+                ));
             }
         }
     };
@@ -179,10 +220,23 @@ async fn build_request(
         .map(str::to_string)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
         .unwrap_or_default();
-    let target = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let target = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let scheme = if state.tls { "https" } else { "http" };
-    let uri: String = format!("{scheme}://{host}{target}").chars().filter(|c| *c != '\r' && *c != '\n').collect();
-    let raw_query: String = parts.uri.query().unwrap_or("").chars().filter(|c| *c != '\r' && *c != '\n').collect();
+    let uri: String = format!("{scheme}://{host}{target}")
+        .chars()
+        .filter(|c| *c != '\r' && *c != '\n')
+        .collect();
+    let raw_query: String = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .chars()
+        .filter(|c| *c != '\r' && *c != '\n')
+        .collect();
 
     let mut headers: Vec<(String, String)> = Vec::with_capacity(parts.headers.len());
     let mut cookie_values = Vec::new();
@@ -208,17 +262,23 @@ async fn build_request(
         .to_ascii_lowercase();
     let mut parsed = false;
     let mut body_out = body_bytes;
-    if !skip_body && !state.cfg.raw_body && content_type.contains("application/x-www-form-urlencoded") {
+    if !skip_body
+        && !state.cfg.raw_body
+        && content_type.contains("application/x-www-form-urlencoded")
+    {
         // Go's ParseForm reads bodies of POST, PUT and PATCH only.
         let pairs: Vec<(String, String)> = if matches!(method.as_str(), "POST" | "PUT" | "PATCH") {
-            form_urlencoded::parse(&body_out).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
+            form_urlencoded::parse(&body_out)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect()
         } else {
             Vec::new()
         };
         match request::form_tree(&pairs) {
             Ok(tree) => {
                 parsed = true;
-                body_out = Bytes::from(serde_json::to_vec(&tree).unwrap_or_else(|_| b"{}".to_vec()));
+                body_out =
+                    Bytes::from(serde_json::to_vec(&tree).unwrap_or_else(|_| b"{}".to_vec()));
             }
             Err(e) => return Err(plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"))),
         }

@@ -8,7 +8,9 @@ use serde_json::{Map, Value};
 /// Go's `textproto.CanonicalMIMEHeaderKey`: `content-type` → `Content-Type`.
 /// Names with bytes outside the token set are returned unchanged.
 pub fn canonical_header(name: &str) -> String {
-    let valid = name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    let valid = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !valid {
         return name.to_string();
     }
@@ -64,7 +66,10 @@ pub fn parse_cookies<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(String,
             }
             let (name, value) = part.split_once('=').unwrap_or((part, ""));
             let name = name.trim();
-            if name.is_empty() || !name.bytes().all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
             {
                 continue;
             }
@@ -126,10 +131,15 @@ fn mount(d: &mut Map<String, Value>, keys: &[String], vals: &[String]) -> Result
         return Ok(());
     }
     if keys.len() == 2 && keys[1].is_empty() {
-        d.insert(keys[0].clone(), Value::Array(vals.iter().cloned().map(Value::String).collect()));
+        d.insert(
+            keys[0].clone(),
+            Value::Array(vals.iter().cloned().map(Value::String).collect()),
+        );
         return Ok(());
     }
-    let entry = d.entry(keys[0].clone()).or_insert_with(|| Value::Object(Map::new()));
+    let entry = d
+        .entry(keys[0].clone())
+        .or_insert_with(|| Value::Object(Map::new()));
     match entry {
         Value::Object(m) => mount(m, &keys[1..], vals),
         _ => Err(format!("invalid multiple values to key {:?}", keys[0])),
@@ -163,14 +173,26 @@ mod tests {
 
     #[test]
     fn tree() {
-        let pairs: Vec<(String, String)> = [("a", "1"), ("a", "2"), ("b[]", "x"), ("b[]", "y"), ("c[d]", "z"), ("e[0][f]", "g")]
+        let pairs: Vec<(String, String)> = [
+            ("a", "1"),
+            ("a", "2"),
+            ("b[]", "x"),
+            ("b[]", "y"),
+            ("c[d]", "z"),
+            ("e[0][f]", "g"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        let t = form_tree(&pairs).unwrap();
+        assert_eq!(
+            t,
+            serde_json::json!({"a":"2","b":["x","y"],"c":{"d":"z"},"e":{"0":{"f":"g"}}})
+        );
+        let bad: Vec<(String, String)> = [("a", "1"), ("a[b]", "2")]
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
-        let t = form_tree(&pairs).unwrap();
-        assert_eq!(t, serde_json::json!({"a":"2","b":["x","y"],"c":{"d":"z"},"e":{"0":{"f":"g"}}}));
-        let bad: Vec<(String, String)> =
-            [("a", "1"), ("a[b]", "2")].iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         assert!(form_tree(&bad).is_err());
     }
 }

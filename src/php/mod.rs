@@ -16,7 +16,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
 mod ffi {
-    #![allow(non_camel_case_types, non_upper_case_globals, non_snake_case, dead_code)]
+    #![allow(
+        non_camel_case_types,
+        non_upper_case_globals,
+        non_snake_case,
+        dead_code
+    )]
     #![allow(clippy::all)]
     include!(concat!(env!("OUT_DIR"), "/bindings.rs"));
 }
@@ -111,7 +116,12 @@ impl Engine {
         // and `err` are valid for the call (the C side copies `ini`); err_len
         // is the buffer's real length.
         let rc = unsafe {
-            ffi::rr_php_startup(&CALLBACKS, ini.as_ptr(), err.as_mut_ptr() as *mut c_char, err.len())
+            ffi::rr_php_startup(
+                &CALLBACKS,
+                ini.as_ptr(),
+                err.as_mut_ptr() as *mut c_char,
+                err.len(),
+            )
         };
         if rc != 0 {
             let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
@@ -123,7 +133,9 @@ impl Engine {
     /// The linked PHP's version.
     pub fn version() -> String {
         // SAFETY: rr_php_version returns a pointer to a static NUL-terminated string.
-        unsafe { CStr::from_ptr(ffi::rr_php_version()) }.to_string_lossy().into_owned()
+        unsafe { CStr::from_ptr(ffi::rr_php_version()) }
+            .to_string_lossy()
+            .into_owned()
     }
 
     /// Stop PHP. Every [`PhpThread`] must have been dropped.
@@ -147,7 +159,9 @@ impl PhpThread {
         unsafe {
             ffi::rr_thread_start();
         }
-        PhpThread { _not_send: std::marker::PhantomData }
+        PhpThread {
+            _not_send: std::marker::PhantomData,
+        }
     }
 
     /// Run one worker life: `script` with `argv`, after `bootstrap` if any.
@@ -159,8 +173,10 @@ impl PhpThread {
         bootstrap: Option<&str>,
     ) -> LifeResult {
         let script_c = CString::new(script).unwrap_or_default();
-        let argv_c: Vec<CString> =
-            argv.iter().map(|a| CString::new(a.as_str()).unwrap_or_default()).collect();
+        let argv_c: Vec<CString> = argv
+            .iter()
+            .map(|a| CString::new(a.as_str()).unwrap_or_default())
+            .collect();
         let mut argv_p: Vec<*mut c_char> =
             argv_c.iter().map(|a| a.as_ptr() as *mut c_char).collect();
         argv_p.push(ptr::null_mut());
@@ -241,7 +257,10 @@ fn guard<T>(default: T, f: impl FnOnce() -> T) -> T {
 }
 
 fn rstr(s: &[u8]) -> ffi::rr_str {
-    ffi::rr_str { ptr: s.as_ptr() as *const c_char, len: s.len() }
+    ffi::rr_str {
+        ptr: s.as_ptr() as *const c_char,
+        len: s.len(),
+    }
 }
 
 extern "C" fn cb_output(h: *mut c_void, buf: *const c_char, len: usize) {
@@ -291,7 +310,11 @@ extern "C" fn cb_getenv(h: *mut c_void, name: *const c_char, len: usize) -> *con
     guard(ptr::null(), || {
         // SAFETY: C passes the life's host and a name of `len` bytes; the
         // returned pointer is owned by the host and valid until its next putenv.
-        unsafe { host(h).getenv(bytes(name, len)).map_or(ptr::null(), |v| v.as_ptr()) }
+        unsafe {
+            host(h)
+                .getenv(bytes(name, len))
+                .map_or(ptr::null(), |v| v.as_ptr())
+        }
     })
 }
 
@@ -306,7 +329,11 @@ extern "C" fn cb_putenv(
     guard((), || {
         // SAFETY: C passes the life's host and buffers of the given lengths.
         unsafe {
-            let v = if unset != 0 { None } else { Some(bytes(value, vlen)) };
+            let v = if unset != 0 {
+                None
+            } else {
+                Some(bytes(value, vlen))
+            };
             host(h).putenv(bytes(name, nlen), v)
         }
     })

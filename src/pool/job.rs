@@ -69,7 +69,11 @@ impl HttpRequest {
         }
         out.extend_from_slice(b"},\"rawQuery\":");
         json_str(&mut out, &self.raw_query);
-        out.extend_from_slice(if self.parsed { b",\"parsed\":true" } else { b",\"parsed\":false" });
+        out.extend_from_slice(if self.parsed {
+            b",\"parsed\":true"
+        } else {
+            b",\"parsed\":false"
+        });
         out.extend_from_slice(b",\"uploads\":");
         if self.uploads.is_empty() {
             out.extend_from_slice(b"null");

@@ -38,7 +38,6 @@ pub(crate) enum Ctl {
 /// Counters and state of one worker, shared with the pool.
 #[derive(Debug)]
 pub struct WorkerState {
-    pub id: usize,
     pub lives: AtomicU64,
     pub execs: AtomicU64,
     pub total_execs: AtomicU64,
@@ -99,9 +98,8 @@ impl Pool {
             ctl_rxs.push(rx);
         }
         let states = (0..n)
-            .map(|id| {
+            .map(|_| {
                 Arc::new(WorkerState {
-                    id,
                     lives: AtomicU64::new(0),
                     execs: AtomicU64::new(0),
                     total_execs: AtomicU64::new(0),
@@ -131,7 +129,10 @@ impl Pool {
                 .map_err(|e| BootError(format!("cannot start worker thread: {e}")))?;
             threads.push(t);
         }
-        let pool = Pool { shared, threads: Mutex::new(threads) };
+        let pool = Pool {
+            shared,
+            threads: Mutex::new(threads),
+        };
 
         let deadline = Instant::now() + pool.shared.cfg.allocate_timeout;
         let mut ready = 0;
@@ -168,7 +169,12 @@ impl Pool {
             return Err(JobError::QueueFull);
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let job = Job { req, enqueued: Instant::now(), reply: tx, retries: 0 };
+        let job = Job {
+            req,
+            enqueued: Instant::now(),
+            reply: tx,
+            retries: 0,
+        };
         if self.shared.jobs_tx.send(job).is_err() {
             return Err(JobError::Stopped);
         }
@@ -178,10 +184,6 @@ impl Pool {
     /// Rolling restart of every worker at its request boundary.
     pub fn reset(&self) {
         self.shared.restart_all();
-    }
-
-    pub fn workers(&self) -> &[Arc<WorkerState>] {
-        &self.shared.states
     }
 
     /// Stop every worker after its current request; wait up to `timeout`.

@@ -123,7 +123,11 @@ impl WorkerHost {
         st.total_execs.fetch_add(1, Ordering::Relaxed);
         st.busy.store(false, Ordering::Relaxed);
         if self.max_jobs > 0 && self.execs >= self.max_jobs {
-            tracing::debug!(worker = self.id, execs = self.execs, "max_jobs reached; worker will restart");
+            tracing::debug!(
+                worker = self.id,
+                execs = self.execs,
+                "max_jobs reached; worker will restart"
+            );
             self.leaving = true;
         }
     }
@@ -178,7 +182,11 @@ impl WorkerHost {
 
     fn log_lines(&mut self, data: &[u8], stderr: bool) {
         let id = self.id;
-        let buf = if stderr { &mut self.err_line } else { &mut self.out_line };
+        let buf = if stderr {
+            &mut self.err_line
+        } else {
+            &mut self.out_line
+        };
         buf.extend_from_slice(data);
         while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
@@ -198,7 +206,11 @@ impl WorkerHost {
 
     fn flush_logs(&mut self) {
         for stderr in [false, true] {
-            let buf = if stderr { &mut self.err_line } else { &mut self.out_line };
+            let buf = if stderr {
+                &mut self.err_line
+            } else {
+                &mut self.out_line
+            };
             if !buf.is_empty() {
                 buf.push(b'\n');
                 self.log_lines(&[], stderr);
@@ -213,8 +225,11 @@ impl WorkerHost {
             if v.get("pid").is_some() {
                 self.mark_ready();
             } else {
-                tracing::warn!(worker = self.id, "unexpected control frame from the worker: {}",
-                    String::from_utf8_lossy(&f.payload));
+                tracing::warn!(
+                    worker = self.id,
+                    "unexpected control frame from the worker: {}",
+                    String::from_utf8_lossy(&f.payload)
+                );
             }
             return;
         }
@@ -224,7 +239,10 @@ impl WorkerHost {
                 tracing::warn!(worker = self.id, "worker error: {msg}");
                 self.fail_job(JobError::Soft(msg));
             } else {
-                tracing::warn!(worker = self.id, "worker sent an error while idle (discarded): {msg}");
+                tracing::warn!(
+                    worker = self.id,
+                    "worker sent an error while idle (discarded): {msg}"
+                );
             }
             return;
         }
@@ -254,7 +272,10 @@ impl WorkerHost {
             return;
         }
         if self.job.is_none() {
-            tracing::warn!(worker = self.id, "worker sent a response while idle; discarding it and restarting the worker");
+            tracing::warn!(
+                worker = self.id,
+                "worker sent a response while idle; discarding it and restarting the worker"
+            );
             self.leaving = true;
             return;
         }
@@ -265,18 +286,24 @@ impl WorkerHost {
         let streaming = f.stream & frame::STREAM != 0;
         if self.stream.is_none() {
             if ctx.is_empty() && !streaming {
-                self.reply(HttpResponse { status: 200, headers: vec![], body: body.to_vec().into() });
+                self.reply(HttpResponse {
+                    status: 200,
+                    headers: vec![],
+                    body: body.to_vec().into(),
+                });
                 return;
             }
             match parse_response_context(ctx) {
-                Ok((status, headers)) if (100..200).contains(&status) && streaming => {
+                Ok((status, _)) if (100..200).contains(&status) && streaming => {
                     // 1xx interim responses (103 Early Hints): not forwarded yet.
                     tracing::debug!(worker = self.id, status, "interim response dropped");
-                    let _ = headers;
-                    return;
                 }
                 Ok((status, headers)) => {
-                    let resp = HttpResponse { status, headers, body: body.to_vec().into() };
+                    let resp = HttpResponse {
+                        status,
+                        headers,
+                        body: body.to_vec().into(),
+                    };
                     if streaming {
                         self.stream = Some(resp);
                     } else {
@@ -303,7 +330,10 @@ impl WorkerHost {
     }
 
     fn protocol_error(&mut self, msg: String) {
-        tracing::error!(worker = self.id, "relay protocol error: {msg}; restarting the worker");
+        tracing::error!(
+            worker = self.id,
+            "relay protocol error: {msg}; restarting the worker"
+        );
         self.broken = true;
         self.leaving = true;
         self.fail_job(JobError::WorkerFailed(msg));
@@ -403,7 +433,12 @@ impl Host for WorkerHost {
             self.mode = Mode::Relay;
             // RoadRunner's first frame: the pid request.
             let pid = format!("{{\"pid\":{}}}", std::process::id());
-            let f = frame::encode(frame::CONTROL | frame::CODEC_JSON, 0, &[], &[pid.as_bytes()]);
+            let f = frame::encode(
+                frame::CONTROL | frame::CODEC_JSON,
+                0,
+                &[],
+                &[pid.as_bytes()],
+            );
             self.push_inbox(&f);
         }
         if self.inbox_pos >= self.inbox.len() {
@@ -412,7 +447,10 @@ impl Host for WorkerHost {
             }
             if self.job.is_some() {
                 // Reading the next request without answering this one.
-                tracing::warn!(worker = self.id, "worker asked for a new request without answering the current one");
+                tracing::warn!(
+                    worker = self.id,
+                    "worker asked for a new request without answering the current one"
+                );
                 self.fail_job(JobError::WorkerFailed("the worker did not answer".into()));
             }
             self.inbox.clear();
@@ -430,7 +468,12 @@ impl Host for WorkerHost {
                     self.job = Some(job);
                 }
                 None => {
-                    let f = frame::encode(frame::CONTROL | frame::CODEC_JSON, 0, &[], &[b"{\"stop\":true}"]);
+                    let f = frame::encode(
+                        frame::CONTROL | frame::CODEC_JSON,
+                        0,
+                        &[],
+                        &[b"{\"stop\":true}"],
+                    );
                     self.inbox.extend_from_slice(&f);
                     self.stop_sent = true;
                 }
@@ -475,7 +518,11 @@ impl Host for WorkerHost {
     }
 
     fn getenv(&mut self, name: &[u8]) -> Option<&std::ffi::CStr> {
-        self.env.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_c_str())
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_c_str())
     }
 
     fn putenv(&mut self, name: &[u8], value: Option<&[u8]>) {
@@ -497,12 +544,18 @@ impl Host for WorkerHost {
 
     fn wait_request<'a>(&'a mut self, out: &mut NativeRequest<'a>) -> bool {
         if self.mode == Mode::Relay {
-            tracing::error!(worker = self.id, "the worker mixes the STDIN relay and the native API");
+            tracing::error!(
+                worker = self.id,
+                "the worker mixes the STDIN relay and the native API"
+            );
             return false;
         }
         self.mode = Mode::Native;
         if self.job.is_some() {
-            tracing::warn!(worker = self.id, "worker asked for a new request without answering the current one");
+            tracing::warn!(
+                worker = self.id,
+                "worker asked for a new request without answering the current one"
+            );
             self.fail_job(JobError::WorkerFailed("the worker did not answer".into()));
         }
         if self.stop_sent {
@@ -526,27 +579,47 @@ impl Host for WorkerHost {
         out.uploads = r.uploads.as_bytes();
         out.attributes = r.attributes.as_bytes();
         out.parsed = r.parsed;
-        out.headers = r.headers.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
-        out.cookies = r.cookies.iter().map(|(k, v)| (k.as_bytes(), v.as_bytes())).collect();
+        out.headers = r
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
+        out.cookies = r
+            .cookies
+            .iter()
+            .map(|(k, v)| (k.as_bytes(), v.as_bytes()))
+            .collect();
         true
     }
 
     fn respond(&mut self, status: i64, headers: &[(&[u8], &[u8])], body: &[u8]) {
         if self.job.is_none() {
-            tracing::warn!(worker = self.id, "respond() without a request in flight (ignored)");
+            tracing::warn!(
+                worker = self.id,
+                "respond() without a request in flight (ignored)"
+            );
             return;
         }
         if !(100..=599).contains(&status) {
-            self.fail_job(JobError::BadResponse(format!("unknown status code from worker: {status}")));
+            self.fail_job(JobError::BadResponse(format!(
+                "unknown status code from worker: {status}"
+            )));
             return;
         }
         let headers = headers
             .iter()
             .map(|(k, v)| {
-                (String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned())
+                (
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(v).into_owned(),
+                )
             })
             .collect();
-        self.reply(HttpResponse { status: status as u16, headers, body: body.to_vec().into() });
+        self.reply(HttpResponse {
+            status: status as u16,
+            headers,
+            body: body.to_vec().into(),
+        });
     }
 
     fn error(&mut self, msg: &[u8]) {
@@ -555,7 +628,10 @@ impl Host for WorkerHost {
             tracing::warn!(worker = self.id, "worker error: {msg}");
             self.fail_job(JobError::Soft(msg));
         } else {
-            tracing::warn!(worker = self.id, "worker error while idle (discarded): {msg}");
+            tracing::warn!(
+                worker = self.id,
+                "worker error while idle (discarded): {msg}"
+            );
         }
     }
 
@@ -565,7 +641,10 @@ impl Host for WorkerHost {
     }
 
     fn opcache_reset(&mut self) {
-        tracing::info!(worker = self.id, "opcache_reset(): restarting every worker at its request boundary");
+        tracing::info!(
+            worker = self.id,
+            "opcache_reset(): restarting every worker at its request boundary"
+        );
         self.shared.restart_all();
     }
 }
@@ -597,11 +676,18 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
         shared.states[id].busy.store(false, Ordering::Relaxed);
         if host.job.is_some() {
             let why = if host.last_error.is_empty() {
-                format!("the worker exited with status {} while serving a request", res.exit_status)
+                format!(
+                    "the worker exited with status {} while serving a request",
+                    res.exit_status
+                )
             } else {
                 host.last_error.clone()
             };
-            tracing::error!(worker = id, exit_status = res.exit_status, "worker died while serving a request: {why}");
+            tracing::error!(
+                worker = id,
+                exit_status = res.exit_status,
+                "worker died while serving a request: {why}"
+            );
             host.fail_job(JobError::WorkerFailed(why));
         }
         if !host.ready {
@@ -624,7 +710,10 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
             }
             backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
             if booted_once {
-                tracing::error!(worker = id, "worker failed to start: {msg}; retrying in {backoff:?}");
+                tracing::error!(
+                    worker = id,
+                    "worker failed to start: {msg}; retrying in {backoff:?}"
+                );
             }
             // Wait, but wake for shutdown.
             let deadline = Instant::now() + backoff;

@@ -12,10 +12,13 @@
 //! ```
 
 pub const CONTROL: u8 = 0x01;
+#[allow(dead_code)] // RPC codecs (rpc/)
 pub const CODEC_RAW: u8 = 0x04;
 pub const CODEC_JSON: u8 = 0x08;
+#[allow(dead_code)]
 pub const CODEC_GOB: u8 = 0x20;
 pub const ERROR: u8 = 0x40;
+#[allow(dead_code)]
 pub const CODEC_PROTO: u8 = 0x80;
 
 pub const STREAM: u8 = 0x01;
@@ -40,7 +43,11 @@ pub struct Frame {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FrameError {
     /// The header's CRC does not match bytes 0..6.
-    Crc { got: u32, want: u32, header: [u8; 12] },
+    Crc {
+        got: u32,
+        want: u32,
+        header: [u8; 12],
+    },
     /// The header length nibble is below 3 or above 3 + MAX_OPTIONS.
     HeaderLength(u8),
     /// The payload is larger than the configured limit.
@@ -104,13 +111,17 @@ pub struct Decoder {
 
 impl Decoder {
     pub fn new(max_payload: u64) -> Decoder {
-        Decoder { buf: Vec::new(), max_payload }
+        Decoder {
+            buf: Vec::new(),
+            max_payload,
+        }
     }
 
     pub fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
     }
 
+    #[cfg(test)]
     pub fn buffered(&self) -> usize {
         self.buf.len()
     }
@@ -150,7 +161,12 @@ impl Decoder {
             .collect();
         let payload = self.buf[HEADER_LEN + opt_len..total].to_vec();
         self.buf.drain(..total);
-        Ok(Some(Frame { flags: header[1], stream: header[10], options, payload }))
+        Ok(Some(Frame {
+            flags: header[1],
+            stream: header[10],
+            options,
+            payload,
+        }))
     }
 }
 
@@ -159,7 +175,9 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        s.split_whitespace().map(|b| u8::from_str_radix(b, 16).unwrap()).collect()
+        s.split_whitespace()
+            .map(|b| u8::from_str_radix(b, 16).unwrap())
+            .collect()
     }
 
     #[test]
@@ -167,17 +185,31 @@ mod tests {
         // contract.md §1.5
         assert_eq!(
             encode(CONTROL | CODEC_JSON, 0, &[], &[b"{\"pid\":4242}"]),
-            [hex("13 09 0c 00 00 00 5f 0c 46 73 00 00"), b"{\"pid\":4242}".to_vec()].concat()
+            [
+                hex("13 09 0c 00 00 00 5f 0c 46 73 00 00"),
+                b"{\"pid\":4242}".to_vec()
+            ]
+            .concat()
         );
         assert_eq!(
             encode(CONTROL | CODEC_JSON, 0, &[], &[b"{\"stop\":true}"]),
-            [hex("13 09 0d 00 00 00 3a 6b fa cb 00 00"), b"{\"stop\":true}".to_vec()].concat()
+            [
+                hex("13 09 0d 00 00 00 3a 6b fa cb 00 00"),
+                b"{\"stop\":true}".to_vec()
+            ]
+            .concat()
         );
-        assert_eq!(encode(0, PONG, &[], &[]), hex("13 00 00 00 00 00 96 d1 80 34 08 00"));
+        assert_eq!(
+            encode(0, PONG, &[], &[]),
+            hex("13 00 00 00 00 00 96 d1 80 34 08 00")
+        );
         assert_eq!(
             encode(0, 0, &[13], &[b"{\"stop\":true}"]),
-            [hex("14 00 0d 00 00 00 f3 39 ef db 00 00 0d 00 00 00"), b"{\"stop\":true}".to_vec()]
-                .concat()
+            [
+                hex("14 00 0d 00 00 00 f3 39 ef db 00 00 0d 00 00 00"),
+                b"{\"stop\":true}".to_vec()
+            ]
+            .concat()
         );
         assert_eq!(
             encode(ERROR, 0, &[], &[b"oops"]),
@@ -187,7 +219,12 @@ mod tests {
 
     #[test]
     fn decodes_split_input() {
-        let f = encode(CODEC_JSON, 0, &[27], &[b"{\"status\":200,\"headers\":{}}", b"hi"]);
+        let f = encode(
+            CODEC_JSON,
+            0,
+            &[27],
+            &[b"{\"status\":200,\"headers\":{}}", b"hi"],
+        );
         let mut d = Decoder::new(0);
         for b in &f[..f.len() - 1] {
             d.push(&[*b]);

@@ -24,6 +24,9 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
     /** @var array{0: int, 1: array, 2: string}|null a response sent in parts, not finished yet */
     private ?array $pending = null;
 
+    /** Goridge frames over STDIN/STDOUT instead of native calls (RUSTRUNNER_WORKER_TRANSPORT=relay). */
+    private ?Internal\RelayTransport $relay = null;
+
     /**
      * @param bool $interceptSideEffects accepted for compatibility: the server already keeps output apart from responses
      */
@@ -31,6 +34,11 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
         bool $interceptSideEffects = true,
         private ?LoggerInterface $logger = null,
     ) {
+        if (\getenv('RUSTRUNNER_WORKER_TRANSPORT') === 'relay') {
+            require_once __DIR__ . '/Internal/RelayTransport.php';
+            $this->relay = new Internal\RelayTransport();
+            return;
+        }
         if (!\function_exists('rustrunner_wait_request')) {
             throw new \RuntimeException(
                 'This Spiral\RoadRunner\Worker is the rustrunner server\'s own implementation and only runs '
@@ -134,13 +142,13 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
     public function error(string $error): void
     {
         $this->pending = null;
-        \rustrunner_error($error);
+        $this->relay ? $this->relay->error($error) : \rustrunner_error($error);
     }
 
     public function stop(): void
     {
         $this->pending = null;
-        \rustrunner_stop();
+        $this->relay ? $this->relay->stop() : \rustrunner_stop();
     }
 
     /** Nothing is ever queued: every task is taken by waitPayload(). */
@@ -174,7 +182,7 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
             $this->sendResponse(200, [], '', true);
         }
 
-        return \rustrunner_wait_request();
+        return $this->relay ? $this->relay->nextRequest() : \rustrunner_wait_request();
     }
 
     /**
@@ -201,6 +209,10 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
             [$status, $headers, $first] = $this->pending;
             $this->pending = null;
             $body = $first . $body;
+        }
+        if ($this->relay) {
+            $this->relay->respond($status, $headers, $body);
+            return;
         }
         \rustrunner_respond($status, $headers, $body);
     }

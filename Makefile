@@ -1,0 +1,58 @@
+# rustrunner: the two commands of the README are `make serve` and `make test`.
+# Everything they need is installed from Debian's packages and crates.io; the
+# ZTS PHP is built once into ~/.cache/rustrunner (scripts/build-php.sh).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+EPISODE0 := episodes/0-first-contact/app
+export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
+
+.PHONY: all deps php build release serve test lint unit integration episode0-vendor clean
+
+all: build
+
+# Debian packages: bindgen's libclang, curl for the smoke checks, and the PHP
+# libraries the offline episodes use (PSR-7 by Nyholm, PSR interfaces).
+DEB_PACKAGES := clang libclang-dev pkg-config curl ca-certificates \
+	php-nyholm-psr7 php-psr-http-message php-psr-http-factory
+
+deps:
+	@command -v $(CARGO) >/dev/null || { echo "make: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2; exit 1; }
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The ZTS PHP (cached; ~7 minutes the first time on 2 cores).
+php: deps
+	@scripts/build-php.sh >/dev/null
+
+build: php
+	$(CARGO) build
+
+release: php
+	$(CARGO) build --release
+
+# Episode 0 without Packagist: Debian's nyholm/psr7 plus the server's own
+# worker API. With network access, `composer install` in $(EPISODE0) gives the
+# real Spiral packages instead, and the same worker.php runs on them.
+episode0-vendor: deps
+	@if [ ! -f $(EPISODE0)/vendor/autoload.php ]; then \
+	  mkdir -p $(EPISODE0)/vendor && cp episodes/offline-autoload.php $(EPISODE0)/vendor/autoload.php && \
+	  echo "make: $(EPISODE0)/vendor/autoload.php = offline autoloader (Debian packages + rustrunner worker API)"; \
+	fi
+
+# README command 1: serve episode 0 on :8080.
+serve: release episode0-vendor
+	./target/release/rr serve -w $(EPISODE0)
+
+# README command 2: every test.
+test: php episode0-vendor
+	$(CARGO) fmt --check
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --all-targets
+
+clean:
+	$(CARGO) clean
