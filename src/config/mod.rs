@@ -2,11 +2,15 @@
 //! then validate into typed config. Every error names the file, the key path
 //! and the problem.
 
+mod http;
+mod pool;
 mod value;
+
+pub use http::HttpConfig;
+pub use pool::PoolConfig;
 
 use serde_yaml::Value;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// A config problem: file, key path, message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,46 +58,6 @@ pub struct ServerConfig {
 }
 
 #[derive(Debug, Clone)]
-pub struct HttpConfig {
-    pub address: String,
-    pub pool: PoolConfig,
-    pub internal_error_code: u16,
-    /// Bytes; 0 = unlimited.
-    pub max_request_size: u64,
-    pub raw_body: bool,
-    pub access_logs: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct PoolConfig {
-    pub num_workers: usize,
-    pub max_jobs: u64,
-    pub max_queue_size: u64,
-    pub allocate_timeout: Duration,
-    pub destroy_timeout: Duration,
-    pub debug: bool,
-}
-
-impl Default for PoolConfig {
-    fn default() -> Self {
-        PoolConfig {
-            num_workers: default_workers(),
-            max_jobs: 0,
-            max_queue_size: 0,
-            allocate_timeout: Duration::from_secs(60),
-            destroy_timeout: Duration::from_secs(60),
-            debug: false,
-        }
-    }
-}
-
-pub fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-}
-
-#[derive(Debug, Clone)]
 pub struct LogsConfig {
     pub mode: String,
     pub level: String,
@@ -136,7 +100,7 @@ pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
     from_value(&root, abs, dir).map_err(|(key, msg)| err(&key, msg))
 }
 
-type KeyResult<T> = Result<T, (String, String)>;
+pub(crate) type KeyResult<T> = Result<T, (String, String)>;
 
 fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
     use value::*;
@@ -212,80 +176,7 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
         ));
     }
 
-    let http = get(root, "http").ok_or_else(|| {
-        (
-            "http".to_string(),
-            "missing: the http section with http.address is required".to_string(),
-        )
-    })?;
-    let address = match get(http, "address") {
-        Some(v) => as_string(v, "http.address")?,
-        None => {
-            return Err((
-                "http.address".into(),
-                "missing: e.g. address: 0.0.0.0:8080".into(),
-            ))
-        }
-    };
-    validate_address(&address).map_err(|m| ("http.address".to_string(), m))?;
-    let mut pool = PoolConfig::default();
-    if let Some(p) = get(http, "pool") {
-        if let Some(v) = get(p, "num_workers") {
-            let n = as_u64(v, "http.pool.num_workers")?;
-            if n > 500 {
-                return Err((
-                    "http.pool.num_workers".into(),
-                    format!("{n} is over the maximum of 500"),
-                ));
-            }
-            if n > 0 {
-                pool.num_workers = n as usize;
-            }
-        }
-        if let Some(v) = get(p, "max_jobs") {
-            pool.max_jobs = as_u64(v, "http.pool.max_jobs")?;
-        }
-        if let Some(v) = get(p, "max_queue_size") {
-            pool.max_queue_size = as_u64(v, "http.pool.max_queue_size")?;
-        }
-        if let Some(v) = get(p, "allocate_timeout") {
-            pool.allocate_timeout = as_duration(v, "http.pool.allocate_timeout")?;
-        }
-        if let Some(v) = get(p, "destroy_timeout") {
-            pool.destroy_timeout = as_duration(v, "http.pool.destroy_timeout")?;
-        }
-        if let Some(v) = get(p, "debug") {
-            pool.debug = as_bool(v, "http.pool.debug")?;
-        }
-        if pool.debug {
-            pool.max_jobs = 1;
-        }
-    }
-    let internal_error_code = match get(http, "internal_error_code") {
-        Some(v) => {
-            let c = as_u64(v, "http.internal_error_code")?;
-            if !(100..=599).contains(&c) {
-                return Err((
-                    "http.internal_error_code".into(),
-                    format!("{c} is not an HTTP status code"),
-                ));
-            }
-            c as u16
-        }
-        None => 500,
-    };
-    let max_request_size = match get(http, "max_request_size") {
-        Some(v) => as_u64(v, "http.max_request_size")? * 1024 * 1024,
-        None => 1000 * 1024 * 1024,
-    };
-    let raw_body = match get(http, "raw_body") {
-        Some(v) => as_bool(v, "http.raw_body")?,
-        None => false,
-    };
-    let access_logs = match get(http, "access_logs") {
-        Some(v) => as_bool(v, "http.access_logs")?,
-        None => false,
-    };
+    let http = http::parse(root)?;
 
     let mut logs = LogsConfig {
         mode: "development".into(),
@@ -349,27 +240,10 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
             env,
             relay,
         },
-        http: HttpConfig {
-            address,
-            pool,
-            internal_error_code,
-            max_request_size,
-            raw_body,
-            access_logs,
-        },
+        http,
         logs,
         rpc_listen,
     })
-}
-
-fn validate_address(a: &str) -> Result<(), String> {
-    let (host, port) = a
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{a:?} is not host:port (e.g. 0.0.0.0:8080)"))?;
-    port.parse::<u16>()
-        .map_err(|_| format!("{a:?}: port {port:?} is not a number from 0 to 65535"))?;
-    let _ = host;
-    Ok(())
 }
 
 #[cfg(test)]
