@@ -35,6 +35,26 @@ pub(crate) enum Ctl {
     Restart,
 }
 
+/// What `Pool::snapshot` reports about one worker.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // read by rpc/ and observe/
+pub struct WorkerInfo {
+    pub id: usize,
+    /// Serving a request right now.
+    pub busy: bool,
+    /// Requests served by the current life.
+    pub execs: u64,
+    /// Requests served by every life of this worker.
+    pub total_execs: u64,
+    /// Lives started (1 = never restarted).
+    pub lives: u64,
+    /// Zend allocator memory of the worker after its last request, bytes.
+    pub memory: u64,
+    /// When the current life started.
+    pub created: Instant,
+    pub created_unix: std::time::SystemTime,
+}
+
 /// Counters and state of one worker, shared with the pool.
 #[derive(Debug)]
 pub struct WorkerState {
@@ -42,7 +62,9 @@ pub struct WorkerState {
     pub execs: AtomicU64,
     pub total_execs: AtomicU64,
     pub busy: AtomicBool,
+    pub memory: AtomicU64,
     pub created: Mutex<Instant>,
+    pub created_unix: Mutex<std::time::SystemTime>,
 }
 
 pub(crate) struct Shared {
@@ -104,7 +126,9 @@ impl Pool {
                     execs: AtomicU64::new(0),
                     total_execs: AtomicU64::new(0),
                     busy: AtomicBool::new(false),
+                    memory: AtomicU64::new(0),
                     created: Mutex::new(Instant::now()),
+                    created_unix: Mutex::new(std::time::SystemTime::now()),
                 })
             })
             .collect();
@@ -179,6 +203,26 @@ impl Pool {
             return Err(JobError::Stopped);
         }
         rx.await.unwrap_or(Err(JobError::Stopped))
+    }
+
+    /// A snapshot of every worker, for `rr workers`, RPC and metrics.
+    #[allow(dead_code)] // used by rpc/ and observe/
+    pub fn snapshot(&self) -> Vec<WorkerInfo> {
+        self.shared
+            .states
+            .iter()
+            .enumerate()
+            .map(|(id, st)| WorkerInfo {
+                id,
+                busy: st.busy.load(Ordering::Relaxed),
+                execs: st.execs.load(Ordering::Relaxed),
+                total_execs: st.total_execs.load(Ordering::Relaxed),
+                lives: st.lives.load(Ordering::Relaxed),
+                memory: st.memory.load(Ordering::Relaxed),
+                created: *st.created.lock(),
+                created_unix: *st.created_unix.lock(),
+            })
+            .collect()
     }
 
     /// Rolling restart of every worker at its request boundary.

@@ -122,6 +122,8 @@ impl WorkerHost {
         st.execs.store(self.execs, Ordering::Relaxed);
         st.total_execs.fetch_add(1, Ordering::Relaxed);
         st.busy.store(false, Ordering::Relaxed);
+        st.memory
+            .store(PhpThread::memory_usage() as u64, Ordering::Relaxed);
         if self.max_jobs > 0 && self.execs >= self.max_jobs {
             tracing::debug!(
                 worker = self.id,
@@ -664,6 +666,7 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
             st.lives.fetch_add(1, Ordering::Relaxed);
             st.execs.store(0, Ordering::Relaxed);
             *st.created.lock() = Instant::now();
+            *st.created_unix.lock() = std::time::SystemTime::now();
         }
         let started = Instant::now();
         let res = php.run_life(
