@@ -13,8 +13,10 @@
 #endif
 #include "rustrunner.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <string.h>
 #include <strings.h>
 
@@ -26,6 +28,7 @@
 #include "ext/standard/info.h"
 #include "ext/standard/php_var.h"
 #include "main/php_streams.h"
+#include "main/php_network.h"
 #include "zend_exceptions.h"
 #include "zend_ini.h"
 
@@ -258,9 +261,72 @@ static int rr_stream_set_option(php_stream *stream, int option, int value, void 
     return PHP_STREAM_OPTION_RETURN_NOTIMPL;
 }
 
+/* stream_select() needs a real descriptor. Each worker thread owns a pipe
+ * whose read end holds one byte exactly while the relay has bytes for PHP
+ * (relay_readable), re-synced every time PHP asks for the descriptor. Only
+ * this thread changes the relay's inbox, so the answer cannot go stale
+ * during the select. goridge's StreamRelay::hasFrame() relies on this in
+ * stream mode (after a PING, to pick up the PONG or a STOP). */
+ZEND_TLS int rr_sel_pipe[2] = {-1, -1};
+ZEND_TLS int rr_sel_armed = 0;
+
+static int rr_select_fd(int kind)
+{
+    if (rr_sel_pipe[0] < 0) {
+        if (pipe2(rr_sel_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+            rr_sel_pipe[0] = rr_sel_pipe[1] = -1;
+            return -1;
+        }
+        rr_sel_armed = 0;
+    }
+    if (kind != RR_STREAM_IN) {
+        /* STDOUT/STDERR never block: the write end (holds at most 1 byte) is
+         * always writable. */
+        return rr_sel_pipe[1];
+    }
+    void *host = rr_host();
+    int readable = host && rr_cb.relay_readable(host);
+    char c = 'x';
+    if (readable && !rr_sel_armed) {
+        if (write(rr_sel_pipe[1], &c, 1) == 1) {
+            rr_sel_armed = 1;
+        }
+    } else if (!readable && rr_sel_armed) {
+        if (read(rr_sel_pipe[0], &c, 1) == 1) {
+            rr_sel_armed = 0;
+        }
+    }
+    return rr_sel_pipe[0];
+}
+
+static void rr_select_fd_close(void)
+{
+    if (rr_sel_pipe[0] >= 0) {
+        close(rr_sel_pipe[0]);
+        close(rr_sel_pipe[1]);
+        rr_sel_pipe[0] = rr_sel_pipe[1] = -1;
+        rr_sel_armed = 0;
+    }
+}
+
+static int rr_stream_cast(php_stream *stream, int castas, void **ret)
+{
+    if (castas != PHP_STREAM_AS_FD_FOR_SELECT) {
+        return FAILURE; /* never hand out an fd to read/write through */
+    }
+    int fd = rr_select_fd((int)(intptr_t)stream->abstract);
+    if (fd < 0) {
+        return FAILURE;
+    }
+    if (ret) {
+        *(php_socket_t *)ret = fd;
+    }
+    return SUCCESS;
+}
+
 static const php_stream_ops rr_stream_ops = {
     rr_stream_write, rr_stream_read, rr_stream_close, rr_stream_flush,
-    "rustrunner relay", NULL, NULL, NULL, rr_stream_set_option,
+    "rustrunner relay", NULL, rr_stream_cast, NULL, rr_stream_set_option,
 };
 
 static php_stream *rr_open_std_stream(int kind)
@@ -605,11 +671,44 @@ static const zend_function_entry rr_functions[] = {
     ZEND_FE_END
 };
 
+static void rr_override_function(const char *name, zif_handler handler);
+
+/* Function overrides must land in the global function table, which worker
+ * threads copy at their start. Under ZTS, zend_post_startup() replaces the
+ * process thread's table with a copy, so overriding after php_module_startup
+ * would only change that copy. The post-startup hook runs before the copy and
+ * after every extension (OPcache included) registered its functions. */
+static zend_result (*rr_orig_post_startup_cb)(void) = NULL;
+
+static zend_result rr_post_startup(void)
+{
+    if (rr_orig_post_startup_cb) {
+        zend_result (*cb)(void) = rr_orig_post_startup_cb;
+        rr_orig_post_startup_cb = NULL;
+        if (cb() != SUCCESS) {
+            return FAILURE;
+        }
+    }
+    rr_override_function("putenv", ZEND_FN(rustrunner_putenv));
+    rr_override_function("getenv", ZEND_FN(rustrunner_getenv));
+    rr_override_function("opcache_reset", ZEND_FN(rustrunner_opcache_reset));
+    return SUCCESS;
+}
+
+static PHP_MINIT_FUNCTION(rustrunner)
+{
+    (void)type;
+    (void)module_number;
+    rr_orig_post_startup_cb = zend_post_startup_cb;
+    zend_post_startup_cb = rr_post_startup;
+    return SUCCESS;
+}
+
 static zend_module_entry rr_module_entry = {
     STANDARD_MODULE_HEADER,
     "rustrunner",
     rr_functions,
-    NULL, /* MINIT */
+    PHP_MINIT(rustrunner),
     NULL, /* MSHUTDOWN */
     NULL, /* RINIT */
     NULL, /* RSHUTDOWN */
@@ -680,9 +779,6 @@ int rr_php_startup(const rr_callbacks *callbacks, const char *ini_entries, char 
         return -1;
     }
 
-    rr_override_function("putenv", ZEND_FN(rustrunner_putenv));
-    rr_override_function("getenv", ZEND_FN(rustrunner_getenv));
-    rr_override_function("opcache_reset", ZEND_FN(rustrunner_opcache_reset));
     rr_install_php_wrapper();
 
     rr_started = 1;
@@ -727,6 +823,7 @@ int rr_thread_start(void)
 
 void rr_thread_stop(void)
 {
+    rr_select_fd_close();
     ts_free_thread();
 }
 
@@ -787,6 +884,9 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
 
     zend_first_try {
         rr_apply_life_ini(life->ini);
+        if (life->boot_timeout > 0) {
+            zend_set_timeout((zend_long)life->boot_timeout, 1);
+        }
         if (life->bootstrap) {
             zend_file_handle boot;
             zend_stream_init_filename(&boot, life->bootstrap);
@@ -813,6 +913,20 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
     SG(request_info).argv = NULL;
     SG(request_info).path_translated = NULL;
     rr_current = NULL;
+}
+
+void rr_set_timeout(long seconds)
+{
+    if (rr_current) {
+        zend_set_timeout((zend_long)seconds, 1);
+    }
+}
+
+void rr_unset_timeout(void)
+{
+    if (rr_current) {
+        zend_unset_timeout();
+    }
 }
 
 size_t rr_memory_usage(void)

@@ -123,6 +123,9 @@ typedef struct rr_life {
     const char *bootstrap;
     /* -d key=value pairs for this life (php.ini format lines), or NULL. */
     const char *ini;
+    /* Seconds the script may run before it takes its first request
+     * (the engine's execution timer); 0 = no limit. */
+    long boot_timeout;
 } rr_life;
 
 typedef struct rr_life_result {
@@ -139,6 +142,14 @@ void rr_worker_life(const rr_life *life, rr_life_result *result);
 
 /* Zend allocator memory in use by the calling worker thread (callbacks only). */
 size_t rr_memory_usage(void);
+
+/* Arm the engine's execution timer of the calling worker thread: after
+ * `seconds` the running script fails with PHP's "Maximum execution time"
+ * fatal error, also inside sleep() and other interruptible calls.
+ * Callbacks only. */
+void rr_set_timeout(long seconds);
+/* Disarm it. Callbacks only. */
+void rr_unset_timeout(void);
 
 /* PHP version string (static). */
 const char *rr_php_version(void);

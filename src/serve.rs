@@ -197,6 +197,28 @@ pub fn run(cfg: Config) -> Result<()> {
             php = %Engine::version(),
             "http server started"
         );
+        for w in &cfg.http.pool.warnings {
+            tracing::warn!("config {}: {w}", cfg.file.display());
+        }
+        let _watcher =
+            match &cfg.reload {
+                Some(r) => {
+                    for w in &r.warnings {
+                        tracing::warn!("config {}: {w}", cfg.file.display());
+                    }
+                    let p = pool.clone();
+                    Some(
+                    crate::pool::watch::start(r.clone(), cfg.dir.clone(), move |files| {
+                        let shown: Vec<String> =
+                            files.iter().take(3).map(|f| f.display().to_string()).collect();
+                        tracing::info!(files = ?shown, "reload: files changed; restarting workers");
+                        p.reset();
+                    })
+                    .map_err(|e| anyhow!("{e}"))?,
+                )
+                }
+                None => None,
+            };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let state = Arc::new(HttpState {
             pool: pool.clone(),

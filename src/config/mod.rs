@@ -4,10 +4,12 @@
 
 mod http;
 mod pool;
+mod reload;
 mod value;
 
 pub use http::HttpConfig;
 pub use pool::PoolConfig;
+pub use reload::ReloadConfig;
 
 use serde_yaml::Value;
 use std::path::{Path, PathBuf};
@@ -46,6 +48,8 @@ pub struct Config {
     pub http: HttpConfig,
     pub logs: LogsConfig,
     pub rpc_listen: Option<String>,
+    /// The file watcher (`reload:`), off unless configured.
+    pub reload: Option<ReloadConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -243,6 +247,7 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
         http,
         logs,
         rpc_listen,
+        reload: reload::parse(root)?,
     })
 }
 

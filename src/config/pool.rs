@@ -12,7 +12,38 @@ pub struct PoolConfig {
     pub max_queue_size: u64,
     pub allocate_timeout: Duration,
     pub destroy_timeout: Duration,
+    pub reset_timeout: Duration,
+    pub stream_timeout: Duration,
     pub debug: bool,
+    pub supervisor: SupervisorConfig,
+    /// Keys we read past (unknown ones), for the log.
+    pub warnings: Vec<String>,
+}
+
+/// `http.pool.supervisor`: limits checked per request and every `watch_tick`.
+#[derive(Debug, Clone)]
+pub struct SupervisorConfig {
+    pub watch_tick: Duration,
+    /// Maximum life of a worker; 0 = none.
+    pub ttl: Duration,
+    /// Maximum idle time of a worker that served a request; 0 = none.
+    pub idle_ttl: Duration,
+    /// Maximum time of one request; 0 = none.
+    pub exec_ttl: Duration,
+    /// Zend memory (bytes) after which a worker is recycled; 0 = none.
+    pub max_worker_memory: u64,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        SupervisorConfig {
+            watch_tick: Duration::from_secs(5),
+            ttl: Duration::ZERO,
+            idle_ttl: Duration::ZERO,
+            exec_ttl: Duration::ZERO,
+            max_worker_memory: 0,
+        }
+    }
 }
 
 impl Default for PoolConfig {
@@ -23,7 +54,11 @@ impl Default for PoolConfig {
             max_queue_size: 0,
             allocate_timeout: Duration::from_secs(60),
             destroy_timeout: Duration::from_secs(60),
+            reset_timeout: Duration::from_secs(60),
+            stream_timeout: Duration::from_secs(60),
             debug: false,
+            supervisor: SupervisorConfig::default(),
+            warnings: Vec::new(),
         }
     }
 }
@@ -62,6 +97,76 @@ pub fn parse(p: Option<&Value>, prefix: &str) -> KeyResult<PoolConfig> {
     }
     if let Some(v) = get(p, "destroy_timeout") {
         pool.destroy_timeout = as_duration(v, &key("destroy_timeout"))?;
+    }
+    if let Some(v) = get(p, "reset_timeout") {
+        pool.reset_timeout = as_duration(v, &key("reset_timeout"))?;
+    }
+    if let Some(v) = get(p, "stream_timeout") {
+        pool.stream_timeout = as_duration(v, &key("stream_timeout"))?;
+    }
+    if let Some(s) = get(p, "supervisor") {
+        let sk = |k: &str| format!("{prefix}.supervisor.{k}");
+        let mut sup = pool.supervisor.clone();
+        if let Some(v) = get(s, "watch_tick") {
+            sup.watch_tick = as_duration(v, &sk("watch_tick"))?;
+            if sup.watch_tick.is_zero() {
+                return Err((sk("watch_tick"), "must be greater than 0".into()));
+            }
+        }
+        if let Some(v) = get(s, "ttl") {
+            sup.ttl = as_duration(v, &sk("ttl"))?;
+        }
+        if let Some(v) = get(s, "idle_ttl") {
+            sup.idle_ttl = as_duration(v, &sk("idle_ttl"))?;
+        }
+        if let Some(v) = get(s, "exec_ttl") {
+            sup.exec_ttl = as_duration(v, &sk("exec_ttl"))?;
+        }
+        if let Some(v) = get(s, "max_worker_memory") {
+            // Megabytes, as RoadRunner.
+            sup.max_worker_memory = as_u64(v, &sk("max_worker_memory"))? * 1024 * 1024;
+        }
+        for (k, _) in s.as_mapping().into_iter().flatten() {
+            let k = k.as_str().unwrap_or_default();
+            if ![
+                "watch_tick",
+                "ttl",
+                "idle_ttl",
+                "exec_ttl",
+                "max_worker_memory",
+            ]
+            .contains(&k)
+            {
+                pool.warnings.push(format!(
+                    "{}: unknown key, ignored (known: watch_tick, ttl, idle_ttl, exec_ttl, max_worker_memory)",
+                    sk(k)
+                ));
+            }
+        }
+        pool.supervisor = sup;
+    }
+    for (k, _) in p.as_mapping().into_iter().flatten() {
+        let k = k.as_str().unwrap_or_default();
+        if ![
+            "num_workers",
+            "max_jobs",
+            "max_queue_size",
+            "allocate_timeout",
+            "destroy_timeout",
+            "reset_timeout",
+            "stream_timeout",
+            "debug",
+            "supervisor",
+        ]
+        .contains(&k)
+        {
+            let why = if k == "command" || k == "dynamic_allocator" {
+                "not supported yet, ignored"
+            } else {
+                "unknown key, ignored"
+            };
+            pool.warnings.push(format!("{}: {why}", key(k)));
+        }
     }
     if let Some(v) = get(p, "debug") {
         pool.debug = as_bool(v, &key("debug"))?;

@@ -171,6 +171,7 @@ impl PhpThread {
         script: &str,
         argv: &[String],
         bootstrap: Option<&str>,
+        boot_timeout: std::time::Duration,
     ) -> LifeResult {
         let script_c = CString::new(script).unwrap_or_default();
         let argv_c: Vec<CString> = argv
@@ -193,6 +194,7 @@ impl PhpThread {
             argv: argv_p.as_mut_ptr(),
             bootstrap: boot_c.as_ref().map_or(ptr::null(), |b| b.as_ptr()),
             ini: ptr::null(),
+            boot_timeout: timer_secs(boot_timeout),
         };
         let mut res = ffi::rr_life_result::default();
         // SAFETY: this thread is a PHP thread (self exists); every pointer in
@@ -204,6 +206,21 @@ impl PhpThread {
             startup_failed: res.startup_failed != 0,
             peak_memory: res.peak_memory,
         }
+    }
+
+    /// Arm this worker's execution timer (inside callbacks only): when it
+    /// fires, the script fails with PHP's "Maximum execution time" error.
+    /// The engine counts whole seconds; anything below one rounds up.
+    pub fn set_timeout(d: std::time::Duration) {
+        // SAFETY: called from a host callback, i.e. on a PHP thread inside a
+        // life; the C side checks that a life is running.
+        unsafe { ffi::rr_set_timeout(timer_secs(d)) }
+    }
+
+    /// Disarm it (inside callbacks only).
+    pub fn unset_timeout() {
+        // SAFETY: as set_timeout.
+        unsafe { ffi::rr_unset_timeout() }
     }
 
     /// Zend memory in use on this thread (valid inside callbacks).
@@ -218,6 +235,15 @@ impl Drop for PhpThread {
     fn drop(&mut self) {
         // SAFETY: paired with rr_thread_start in `enter`, same thread.
         unsafe { ffi::rr_thread_stop() }
+    }
+}
+
+/// The engine's timer counts whole seconds: round up, 0 stays 0.
+fn timer_secs(d: std::time::Duration) -> std::ffi::c_long {
+    if d.is_zero() {
+        0
+    } else {
+        d.as_secs_f64().ceil().max(1.0) as std::ffi::c_long
     }
 }
 

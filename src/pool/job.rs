@@ -3,8 +3,17 @@
 //! request context (contract.md §3.2).
 
 use bytes::Bytes;
+use std::sync::atomic::AtomicU8;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
+
+/// `Job::state`: waiting in the queue.
+pub const QUEUED: u8 = 0;
+/// `Job::state`: a worker took it.
+pub const TAKEN: u8 = 1;
+/// `Job::state`: the client side gave up waiting (allocate_timeout).
+pub const CANCELLED: u8 = 2;
 
 /// An HTTP request as a worker sees it.
 #[derive(Debug, Default, Clone)]
@@ -139,10 +148,14 @@ pub type JobResult = Result<HttpResponse, JobError>;
 /// One request waiting for (or being served by) a worker.
 pub struct Job {
     pub req: HttpRequest,
+    /// When it was queued (queue-time metrics).
+    #[allow(dead_code)]
     pub enqueued: Instant,
     pub reply: oneshot::Sender<JobResult>,
     /// How many times a worker's stop() sent it back to the queue.
     pub retries: u32,
+    /// QUEUED → TAKEN by a worker, or QUEUED → CANCELLED by the waiter.
+    pub state: Arc<AtomicU8>,
 }
 
 #[cfg(test)]

@@ -2,15 +2,23 @@
 //! one shared queue. An idle worker is a thread blocked waiting for a job
 //! (inside PHP's read of STDIN, or inside `rustrunner_wait_request()`), so
 //! the queue itself is the load balancer.
+//!
+//! Recycling follows RoadRunner's pool (max_jobs with jitter, ttl, idle_ttl,
+//! exec_ttl, max_worker_memory, reset), but a restart is a new PHP request on
+//! the same thread, and exec_ttl uses the engine's own per-thread timer
+//! instead of killing anything.
 
 pub mod job;
+pub mod state;
+pub mod watch;
 mod worker;
 
 use crate::config::PoolConfig;
 use crossbeam_channel as cb;
 use job::{HttpRequest, Job, JobError, JobResult};
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use state::{Reason, Status, REASONS};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -32,7 +40,7 @@ pub struct WorkerSpec {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ctl {
     /// Leave the loop at the next request boundary and start a new life.
-    Restart,
+    Restart(Reason),
 }
 
 /// What `Pool::snapshot` reports about one worker.
@@ -42,6 +50,8 @@ pub struct WorkerInfo {
     pub id: usize,
     /// Serving a request right now.
     pub busy: bool,
+    /// RoadRunner's state of the worker.
+    pub status: Status,
     /// Requests served by the current life.
     pub execs: u64,
     /// Requests served by every life of this worker.
@@ -62,9 +72,50 @@ pub struct WorkerState {
     pub execs: AtomicU64,
     pub total_execs: AtomicU64,
     pub busy: AtomicBool,
+    pub status: AtomicU8,
     pub memory: AtomicU64,
+    /// Milliseconds since the pool's epoch at the end of the last request;
+    /// 0 = this life served nothing yet.
+    pub last_used_ms: AtomicU64,
+    /// A reason to leave after the current request (0 = none, else reason + 1).
+    pub recycle: AtomicU8,
     pub created: Mutex<Instant>,
     pub created_unix: Mutex<std::time::SystemTime>,
+}
+
+impl WorkerState {
+    fn new() -> WorkerState {
+        WorkerState {
+            lives: AtomicU64::new(0),
+            execs: AtomicU64::new(0),
+            total_execs: AtomicU64::new(0),
+            busy: AtomicBool::new(false),
+            status: AtomicU8::new(Status::Inactive as u8),
+            memory: AtomicU64::new(0),
+            last_used_ms: AtomicU64::new(0),
+            recycle: AtomicU8::new(0),
+            created: Mutex::new(Instant::now()),
+            created_unix: Mutex::new(std::time::SystemTime::now()),
+        }
+    }
+
+    pub fn set_status(&self, s: Status) {
+        self.status.store(s as u8, Ordering::Relaxed);
+    }
+
+    /// Ask the worker to leave after its current request.
+    pub fn mark_recycle(&self, r: Reason) {
+        let _ = self
+            .recycle
+            .compare_exchange(0, r as u8 + 1, Ordering::AcqRel, Ordering::Relaxed);
+    }
+
+    pub fn take_recycle(&self) -> Option<Reason> {
+        match self.recycle.swap(0, Ordering::AcqRel) {
+            0 => None,
+            n => REASONS.get(n as usize - 1).copied(),
+        }
+    }
 }
 
 pub(crate) struct Shared {
@@ -79,20 +130,31 @@ pub(crate) struct Shared {
     pub ctls: Vec<cb::Sender<Ctl>>,
     /// Boot reports: (worker id, Ok or PHP's error message).
     pub boot_tx: cb::Sender<(usize, Result<(), String>)>,
+    /// Worker restarts by reason (indexed by `Reason as usize`).
+    pub restarts: [AtomicU64; REASONS.len()],
+    pub epoch: Instant,
 }
 
 impl Shared {
     /// Ask every worker to restart at its next request boundary.
-    pub fn restart_all(&self) {
-        for c in &self.ctls {
-            let _ = c.try_send(Ctl::Restart);
+    pub fn restart_all(&self, why: Reason) {
+        for (i, c) in self.ctls.iter().enumerate() {
+            if c.try_send(Ctl::Restart(why)).is_err() {
+                // Its queue is full of restarts already; make sure it leaves.
+                self.states[i].mark_recycle(why);
+            }
         }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
     }
 }
 
 pub struct Pool {
     shared: Arc<Shared>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    supervisor: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// Why the pool did not start.
@@ -119,19 +181,7 @@ impl Pool {
             ctls.push(tx);
             ctl_rxs.push(rx);
         }
-        let states = (0..n)
-            .map(|_| {
-                Arc::new(WorkerState {
-                    lives: AtomicU64::new(0),
-                    execs: AtomicU64::new(0),
-                    total_execs: AtomicU64::new(0),
-                    busy: AtomicBool::new(false),
-                    memory: AtomicU64::new(0),
-                    created: Mutex::new(Instant::now()),
-                    created_unix: Mutex::new(std::time::SystemTime::now()),
-                })
-            })
-            .collect();
+        let states = (0..n).map(|_| Arc::new(WorkerState::new())).collect();
         let shared = Arc::new(Shared {
             spec,
             cfg,
@@ -142,6 +192,8 @@ impl Pool {
             states,
             ctls,
             boot_tx,
+            restarts: Default::default(),
+            epoch: Instant::now(),
         });
         let mut threads = Vec::with_capacity(n);
         for (id, ctl_rx) in ctl_rxs.into_iter().enumerate() {
@@ -156,6 +208,7 @@ impl Pool {
         let pool = Pool {
             shared,
             threads: Mutex::new(threads),
+            supervisor: Mutex::new(None),
         };
 
         let deadline = Instant::now() + pool.shared.cfg.allocate_timeout;
@@ -180,10 +233,20 @@ impl Pool {
             }
         }
         pool.shared.started.store(true, Ordering::Release);
+        let sup = pool.shared.cfg.supervisor.clone();
+        if !sup.ttl.is_zero() || !sup.idle_ttl.is_zero() {
+            let sh = pool.shared.clone();
+            let t = std::thread::Builder::new()
+                .name("rr-supervisor".into())
+                .spawn(move || supervise(sh))
+                .map_err(|e| BootError(format!("cannot start the supervisor: {e}")))?;
+            *pool.supervisor.lock() = Some(t);
+        }
         Ok(pool)
     }
 
-    /// Queue a request and wait for its response.
+    /// Queue a request and wait for its response. Without a free worker
+    /// within allocate_timeout the request fails with NoFreeWorkers.
     pub async fn exec(&self, req: HttpRequest) -> JobResult {
         if self.shared.shutting_down.load(Ordering::Acquire) {
             return Err(JobError::Stopped);
@@ -192,17 +255,41 @@ impl Pool {
         if max_q > 0 && self.shared.jobs_tx.len() as u64 >= max_q {
             return Err(JobError::QueueFull);
         }
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let state = Arc::new(AtomicU8::new(job::QUEUED));
         let job = Job {
             req,
             enqueued: Instant::now(),
             reply: tx,
             retries: 0,
+            state: state.clone(),
         };
         if self.shared.jobs_tx.send(job).is_err() {
             return Err(JobError::Stopped);
         }
+        let timeout = self.shared.cfg.allocate_timeout;
+        tokio::select! {
+            r = &mut rx => return r.unwrap_or(Err(JobError::Stopped)),
+            _ = tokio::time::sleep(timeout) => {}
+        }
+        // Nobody took it in time: withdraw it, unless a worker just did.
+        if state
+            .compare_exchange(
+                job::QUEUED,
+                job::CANCELLED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+        {
+            return Err(JobError::NoFreeWorkers);
+        }
         rx.await.unwrap_or(Err(JobError::Stopped))
+    }
+
+    /// Rolling restart of every worker at its request boundary.
+    pub fn reset(&self) {
+        self.shared.restart_all(Reason::Reset);
     }
 
     /// A snapshot of every worker, for `rr workers`, RPC and metrics.
@@ -215,6 +302,7 @@ impl Pool {
             .map(|(id, st)| WorkerInfo {
                 id,
                 busy: st.busy.load(Ordering::Relaxed),
+                status: Status::from_u8(st.status.load(Ordering::Relaxed)),
                 execs: st.execs.load(Ordering::Relaxed),
                 total_execs: st.total_execs.load(Ordering::Relaxed),
                 lives: st.lives.load(Ordering::Relaxed),
@@ -225,21 +313,34 @@ impl Pool {
             .collect()
     }
 
-    /// Rolling restart of every worker at its request boundary.
-    pub fn reset(&self) {
-        self.shared.restart_all();
+    /// Worker restarts so far, by reason.
+    #[allow(dead_code)] // used by observe/ (metrics)
+    pub fn restarts(&self) -> Vec<(Reason, u64)> {
+        REASONS
+            .iter()
+            .map(|r| {
+                (
+                    *r,
+                    self.shared.restarts[*r as usize].load(Ordering::Relaxed),
+                )
+            })
+            .collect()
     }
 
     /// Stop every worker after its current request; wait up to `timeout`.
     pub fn stop(&self, timeout: Duration) {
         self.shared.shutting_down.store(true, Ordering::Release);
-        self.shared.restart_all();
+        self.shared.restart_all(Reason::Shutdown);
         // Requests still queued will not be served.
         while let Ok(job) = self.shared.jobs_rx.try_recv() {
             let _ = job.reply.send(Err(JobError::Stopped));
         }
+        if let Some(t) = self.supervisor.lock().take() {
+            let _ = t.join();
+        }
         let deadline = Instant::now() + timeout;
         let mut threads = self.threads.lock();
+        let mut stuck = Vec::new();
         for t in threads.drain(..) {
             while !t.is_finished() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
@@ -247,13 +348,60 @@ impl Pool {
             if t.is_finished() {
                 let _ = t.join();
             } else {
-                tracing::warn!("a worker did not stop within destroy_timeout; leaving it");
+                stuck.push(t);
             }
+        }
+        if !stuck.is_empty() {
+            tracing::warn!(
+                workers = stuck.len(),
+                "workers did not stop within destroy_timeout; leaving them"
+            );
+            *threads = stuck;
         }
     }
 
     /// True when every worker thread has ended.
     pub fn all_stopped(&self) -> bool {
         self.threads.lock().is_empty()
+    }
+}
+
+/// RoadRunner's supervisor: every watch_tick, recycle workers past their ttl
+/// (idle ones now, busy ones after their request) and idle ones past
+/// idle_ttl (only those that served a request in this life).
+fn supervise(sh: Arc<Shared>) {
+    let sup = sh.cfg.supervisor.clone();
+    let tick = sup.watch_tick;
+    let mut next = Instant::now() + tick;
+    while !sh.shutting_down.load(Ordering::Acquire) {
+        // Sleep in small steps so shutdown is prompt.
+        if Instant::now() < next {
+            std::thread::sleep(Duration::from_millis(20).min(tick));
+            continue;
+        }
+        next = Instant::now() + tick;
+        let now_ms = sh.now_ms();
+        for (i, st) in sh.states.iter().enumerate() {
+            let busy = st.busy.load(Ordering::Relaxed);
+            let age = st.created.lock().elapsed();
+            if !sup.ttl.is_zero() && age >= sup.ttl {
+                if busy {
+                    st.set_status(Status::Invalid);
+                    st.mark_recycle(Reason::Ttl);
+                } else {
+                    st.set_status(Status::TtlReached);
+                    let _ = sh.ctls[i].try_send(Ctl::Restart(Reason::Ttl));
+                }
+                continue;
+            }
+            let last = st.last_used_ms.load(Ordering::Relaxed);
+            if !sup.idle_ttl.is_zero() && !busy && last > 0 {
+                let idle = Duration::from_millis(now_ms.saturating_sub(last));
+                if idle >= sup.idle_ttl {
+                    st.set_status(Status::IdleTtlReached);
+                    let _ = sh.ctls[i].try_send(Ctl::Restart(Reason::IdleTtl));
+                }
+            }
+        }
     }
 }

@@ -9,7 +9,8 @@
 //! * **native** (the server's PHP library): the script calls
 //!   `rustrunner_wait_request()` / `rustrunner_respond()`.
 
-use super::job::{HttpResponse, Job, JobError};
+use super::job::{self, HttpResponse, Job, JobError};
+use super::state::{Reason, Status};
 use super::{Ctl, Shared};
 use crate::php::{Host, LogLevel, NativeRequest, PhpThread};
 use crate::relay::frame::{self, Decoder, Frame};
@@ -40,8 +41,10 @@ struct WorkerHost {
     job: Option<Job>,
     /// The request frame was sent / the request handed over.
     ready: bool,
-    /// Leave at the next boundary (max_jobs, reset, stop(), shutdown).
-    leaving: bool,
+    /// Leave at the next boundary, and why (max_jobs, reset, stop(), ...).
+    leave: Option<Reason>,
+    /// When the request in flight hits exec_ttl.
+    exec_deadline: Option<Instant>,
     /// A stop was sent (relay) or returned (native): any further read is EOF.
     stop_sent: bool,
     /// The relay is unusable (garbage on STDOUT).
@@ -76,7 +79,8 @@ impl WorkerHost {
             decoder: Decoder::new(0),
             job: None,
             ready: false,
-            leaving: false,
+            leave: None,
+            exec_deadline: None,
             stop_sent: false,
             broken: false,
             execs: 0,
@@ -92,9 +96,20 @@ impl WorkerHost {
         &self.shared.states[self.id]
     }
 
+    /// Leave at the next request boundary (the first reason wins).
+    fn leave_for(&mut self, why: Reason) {
+        if self.leave.is_none() {
+            self.leave = Some(why);
+            self.state().set_status(why.status());
+        }
+    }
+
     fn mark_ready(&mut self) {
         if !self.ready {
             self.ready = true;
+            // The boot timer (allocate_timeout) is done.
+            PhpThread::unset_timeout();
+            self.state().set_status(Status::Ready);
             if !self.shared.started.load(Ordering::Acquire) {
                 let _ = self.shared.boot_tx.send((self.id, Ok(())));
             }
@@ -103,6 +118,9 @@ impl WorkerHost {
 
     /// Fail the request in flight, if any.
     fn fail_job(&mut self, err: JobError) {
+        // A streamed response in progress belongs to this request: drop it, or
+        // its chunks would be prepended to the next request's response.
+        self.stream = None;
         if let Some(job) = self.job.take() {
             let _ = job.reply.send(Err(err));
             self.finish_exec();
@@ -117,25 +135,41 @@ impl WorkerHost {
     }
 
     fn finish_exec(&mut self) {
+        if self.exec_deadline.take().is_some() {
+            PhpThread::unset_timeout();
+        }
         self.execs += 1;
+        let memory = PhpThread::memory_usage() as u64;
+        let now_ms = self.shared.now_ms();
         let st = self.state();
         st.execs.store(self.execs, Ordering::Relaxed);
         st.total_execs.fetch_add(1, Ordering::Relaxed);
         st.busy.store(false, Ordering::Relaxed);
-        st.memory
-            .store(PhpThread::memory_usage() as u64, Ordering::Relaxed);
+        st.memory.store(memory, Ordering::Relaxed);
+        st.last_used_ms.store(now_ms, Ordering::Relaxed);
+        st.set_status(Status::Ready);
+        let recycle = st.take_recycle();
+        if let Some(why) = recycle {
+            self.leave_for(why);
+        }
         if self.max_jobs > 0 && self.execs >= self.max_jobs {
-            tracing::debug!(
+            self.leave_for(Reason::MaxJobs);
+        }
+        let limit = self.shared.cfg.supervisor.max_worker_memory;
+        if limit > 0 && memory >= limit {
+            tracing::info!(
                 worker = self.id,
-                execs = self.execs,
-                "max_jobs reached; worker will restart"
+                memory,
+                limit,
+                "worker memory over max_worker_memory; recycling it"
             );
-            self.leaving = true;
+            self.leave_for(Reason::MaxMemory);
         }
     }
 
     /// Send the request in flight back to the queue (the worker called stop()).
     fn requeue_job(&mut self) {
+        self.stream = None;
         if let Some(mut job) = self.job.take() {
             self.state().busy.store(false, Ordering::Relaxed);
             job.retries += 1;
@@ -143,7 +177,11 @@ impl WorkerHost {
                 let _ = job.reply.send(Err(JobError::WorkerFailed(
                     "the worker stopped before answering".into(),
                 )));
-            } else if let Err(cb::SendError(job)) = self.shared.jobs_tx.send(job) {
+            } else if let Err(cb::SendError(job)) = {
+                // Back in the queue: takeable again (and cancellable by allocate_timeout).
+                job.state.store(job::QUEUED, Ordering::Release);
+                self.shared.jobs_tx.send(job)
+            } {
                 let _ = job.reply.send(Err(JobError::Stopped));
             }
         }
@@ -152,31 +190,47 @@ impl WorkerHost {
     /// Block until a job arrives or the worker must leave. Returns None to leave.
     fn next_job(&mut self) -> Option<Job> {
         loop {
-            if self.leaving || self.shared.shutting_down.load(Ordering::Acquire) {
+            if self.shared.shutting_down.load(Ordering::Acquire) {
+                self.leave_for(Reason::Shutdown);
+            }
+            if self.leave.is_none() {
+                if let Some(why) = self.state().take_recycle() {
+                    self.leave_for(why);
+                }
+            }
+            if self.leave.is_some() {
                 return None;
             }
             cb::select! {
                 recv(self.shared.jobs_rx) -> msg => match msg {
                     Ok(job) => {
-                        let waited = job.enqueued.elapsed();
-                        if waited > self.shared.cfg.allocate_timeout {
-                            let _ = job.reply.send(Err(JobError::NoFreeWorkers));
-                            continue;
-                        }
                         if job.reply.is_closed() {
                             // The client went away while it waited.
                             continue;
                         }
-                        self.state().busy.store(true, Ordering::Relaxed);
+                        if job
+                            .state
+                            .compare_exchange(job::QUEUED, job::TAKEN, Ordering::AcqRel, Ordering::Acquire)
+                            .is_err()
+                        {
+                            // Withdrawn after allocate_timeout.
+                            continue;
+                        }
+                        let st = self.state();
+                        st.busy.store(true, Ordering::Relaxed);
+                        st.set_status(Status::Working);
+                        let ttl = self.shared.cfg.supervisor.exec_ttl;
+                        if !ttl.is_zero() {
+                            PhpThread::set_timeout(ttl);
+                            self.exec_deadline = Some(Instant::now() + ttl);
+                        }
                         return Some(job);
                     }
                     Err(_) => return None,
                 },
                 recv(self.ctl) -> msg => match msg {
-                    Ok(Ctl::Restart) | Err(_) => {
-                        self.leaving = true;
-                        return None;
-                    }
+                    Ok(Ctl::Restart(why)) => self.leave_for(why),
+                    Err(_) => self.leave_for(Reason::Shutdown),
                 },
             }
         }
@@ -243,8 +297,9 @@ impl WorkerHost {
             } else {
                 tracing::warn!(
                     worker = self.id,
-                    "worker sent an error while idle (discarded): {msg}"
+                    "worker sent an error while idle; discarding it and restarting the worker: {msg}"
                 );
+                self.leave_for(Reason::Protocol);
             }
             return;
         }
@@ -270,7 +325,7 @@ impl WorkerHost {
         if body.is_empty() && ctx == b"{\"stop\":true}" {
             // $worker->stop(): this worker leaves; its request goes elsewhere.
             self.requeue_job();
-            self.leaving = true;
+            self.leave_for(Reason::WorkerStop);
             return;
         }
         if self.job.is_none() {
@@ -278,7 +333,7 @@ impl WorkerHost {
                 worker = self.id,
                 "worker sent a response while idle; discarding it and restarting the worker"
             );
-            self.leaving = true;
+            self.leave_for(Reason::Protocol);
             return;
         }
         if f.stream & frame::PING != 0 {
@@ -337,7 +392,7 @@ impl WorkerHost {
             "relay protocol error: {msg}; restarting the worker"
         );
         self.broken = true;
-        self.leaving = true;
+        self.leave_for(Reason::Protocol);
         self.fail_job(JobError::WorkerFailed(msg));
     }
 
@@ -632,14 +687,15 @@ impl Host for WorkerHost {
         } else {
             tracing::warn!(
                 worker = self.id,
-                "worker error while idle (discarded): {msg}"
+                "worker error while idle; discarding it and restarting the worker: {msg}"
             );
+            self.leave_for(Reason::Protocol);
         }
     }
 
     fn stop(&mut self) {
         self.requeue_job();
-        self.leaving = true;
+        self.leave_for(Reason::WorkerStop);
     }
 
     fn opcache_reset(&mut self) {
@@ -647,7 +703,7 @@ impl Host for WorkerHost {
             worker = self.id,
             "opcache_reset(): restarting every worker at its request boundary"
         );
-        self.shared.restart_all();
+        self.shared.restart_all(Reason::Reset);
     }
 }
 
@@ -660,9 +716,14 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
         if shared.shutting_down.load(Ordering::Acquire) {
             break;
         }
+        // Restart requests aimed at the previous life mean nothing to a new one.
+        while ctl.try_recv().is_ok() {}
         let mut host = WorkerHost::new(id, shared.clone(), ctl.clone());
         {
             let st = &shared.states[id];
+            st.recycle.store(0, Ordering::Relaxed);
+            st.last_used_ms.store(0, Ordering::Relaxed);
+            st.set_status(Status::Inactive);
             st.lives.fetch_add(1, Ordering::Relaxed);
             st.execs.store(0, Ordering::Relaxed);
             *st.created.lock() = Instant::now();
@@ -674,9 +735,16 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
             &shared.spec.script,
             &shared.spec.argv,
             shared.spec.bootstrap.as_deref(),
+            shared.cfg.allocate_timeout,
         );
         host.flush_logs();
         shared.states[id].busy.store(false, Ordering::Relaxed);
+        let timed_out = host
+            .exec_deadline
+            .is_some_and(|d| Instant::now() + Duration::from_millis(50) >= d);
+        if host.job.is_some() && timed_out {
+            host.leave = Some(Reason::ExecTtl);
+        }
         if host.job.is_some() {
             let why = if host.last_error.is_empty() {
                 format!(
@@ -695,6 +763,8 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
         }
         if !host.ready {
             // The life ended before it could take a request: a boot failure.
+            shared.restarts[Reason::BootFailed as usize].fetch_add(1, Ordering::Relaxed);
+            shared.states[id].set_status(Status::Errored);
             let msg = if res.startup_failed {
                 "PHP request start-up failed".to_string()
             } else if !host.last_error.is_empty() {
@@ -727,13 +797,28 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
         }
         booted_once = true;
         backoff = Duration::from_millis(0);
-        tracing::debug!(
-            worker = id,
-            exit_status = res.exit_status,
-            execs = host.execs,
-            life_ms = started.elapsed().as_millis() as u64,
-            "worker life ended"
-        );
+        let reason = host.leave.unwrap_or(Reason::Errored);
+        shared.restarts[reason as usize].fetch_add(1, Ordering::Relaxed);
+        shared.states[id].set_status(reason.status());
+        let life_us = started.elapsed().as_micros() as u64;
+        if reason == Reason::Errored {
+            tracing::warn!(
+                worker = id,
+                exit_status = res.exit_status,
+                execs = host.execs,
+                life_us,
+                "worker script ended on its own; starting a new life"
+            );
+        } else {
+            tracing::debug!(
+                worker = id,
+                reason = reason.as_str(),
+                exit_status = res.exit_status,
+                execs = host.execs,
+                life_us,
+                "worker life ended"
+            );
+        }
     }
     drop(php);
 }

@@ -1,0 +1,337 @@
+//! Pool and supervisor: every recycle path, over real HTTP against the real
+//! binary. No timing is asserted beyond "it did not hang".
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn app(name: &str, api: Api, pool: &str, extra: &str) -> App {
+    let yaml = format!(
+        "version: \"3\"\nserver:\n  command: \"php supervisor.php\"\n  env:\n    {}\nhttp:\n  address: 127.0.0.1:{{port}}\n  pool:\n{pool}\n{extra}logs:\n  mode: development\n  level: debug\n",
+        api.env_yaml()
+    );
+    let a = App::new(name, &yaml);
+    a.fixture("supervisor.php");
+    a.file(
+        "autoload.php",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/episodes/offline-autoload.php"
+        ))
+        .unwrap(),
+    );
+    a
+}
+
+fn both(f: impl Fn(Api)) {
+    f(Api::Native);
+    f(Api::Relay);
+}
+
+fn worker_id(s: &Server, path: &str) -> String {
+    let r = s.get(path);
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.header("X-Worker").unwrap().to_string()
+}
+
+#[test]
+fn exec_ttl_interrupts_sleep_and_loops() {
+    both(|api| {
+        let a = app(
+            "execttl",
+            api,
+            "    num_workers: 1\n    supervisor:\n      exec_ttl: 1s\n",
+            "",
+        );
+        let s = a.serve();
+        let before = worker_id(&s, "/id");
+        for path in ["/sleep?s=30", "/loop"] {
+            let t = Instant::now();
+            let r = s.get(path);
+            assert_eq!(r.status, 500, "{api:?} {path}");
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{path} was not interrupted"
+            );
+        }
+        assert!(
+            s.log().contains("Maximum execution time"),
+            "PHP's own message: {}",
+            s.log()
+        );
+        assert!(s.log().contains("execTTLReached"), "{}", s.log());
+        // A new life on the same thread serves on.
+        let after = worker_id(&s, "/id");
+        assert_ne!(before, after);
+        assert_eq!(worker_id(&s, "/delay?ms=10"), after);
+    });
+}
+
+#[test]
+fn max_worker_memory_recycles_after_the_request() {
+    both(|api| {
+        let a = app(
+            "memory",
+            api,
+            "    num_workers: 1\n    supervisor:\n      max_worker_memory: 16\n",
+            "",
+        );
+        let s = a.serve();
+        let first = worker_id(&s, "/id");
+        let r = s.get("/hog?mb=24");
+        assert_eq!(
+            r.status, 200,
+            "the request that crossed the limit still completes"
+        );
+        assert_eq!(r.header("X-Worker").unwrap(), first);
+        let next = worker_id(&s, "/id");
+        assert_ne!(
+            first, next,
+            "{api:?}: recycled after crossing max_worker_memory"
+        );
+        assert!(s.log().contains("maxMemoryReached"), "{}", s.log());
+    });
+}
+
+#[test]
+fn ttl_and_idle_ttl() {
+    let a = app(
+        "ttl",
+        Api::Native,
+        "    num_workers: 1\n    supervisor:\n      watch_tick: 100ms\n      ttl: 1s\n",
+        "",
+    );
+    let s = a.serve();
+    let first = worker_id(&s, "/id");
+    assert!(
+        s.wait_log("ttlReached", Duration::from_secs(15)),
+        "{}",
+        s.log()
+    );
+    assert_ne!(worker_id(&s, "/id"), first);
+    drop(s);
+
+    let a = app(
+        "idlettl",
+        Api::Native,
+        "    num_workers: 1\n    supervisor:\n      watch_tick: 100ms\n      idle_ttl: 1s\n",
+        "",
+    );
+    let s = a.serve();
+    // A worker that never served is never idle-killed.
+    std::thread::sleep(Duration::from_millis(1600));
+    assert!(!s.log().contains("idleTTLReached"), "{}", s.log());
+    let first = worker_id(&s, "/id");
+    assert!(
+        s.wait_log("idleTTLReached", Duration::from_secs(15)),
+        "{}",
+        s.log()
+    );
+    assert_ne!(worker_id(&s, "/id"), first);
+}
+
+#[test]
+fn allocate_timeout_and_queue_limit_answer_no_workers() {
+    let a = app(
+        "alloc",
+        Api::Native,
+        "    num_workers: 1\n    allocate_timeout: 1s\n",
+        "",
+    );
+    let s = a.serve();
+    let url = s.url("/delay?ms=4000");
+    let slow = std::thread::spawn(move || request(ureq::get(&url), None).status);
+    std::thread::sleep(Duration::from_millis(300));
+    let r = s.get("/id");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.header("No-Workers"), Some("true"));
+    assert_eq!(
+        slow.join().unwrap(),
+        200,
+        "the slow request itself completes"
+    );
+    assert_eq!(s.get("/id").status, 200);
+    drop(s);
+
+    let a = app(
+        "queue",
+        Api::Native,
+        "    num_workers: 1\n    max_queue_size: 1\n",
+        "",
+    );
+    let s = a.serve();
+    let url = s.url("/delay?ms=2000");
+    let busy = std::thread::spawn(move || request(ureq::get(&url), None).status);
+    std::thread::sleep(Duration::from_millis(300));
+    let url = s.url("/id");
+    let queued = std::thread::spawn(move || request(ureq::get(&url), None).status);
+    std::thread::sleep(Duration::from_millis(300));
+    let r = s.get("/id");
+    assert_eq!(r.status, 500, "beyond max_queue_size");
+    assert_eq!(r.header("No-Workers"), Some("true"));
+    assert_eq!(busy.join().unwrap(), 200);
+    assert_eq!(queued.join().unwrap(), 200);
+}
+
+#[test]
+fn debug_mode_is_a_fresh_life_per_request() {
+    let a = app(
+        "debug",
+        Api::Native,
+        "    num_workers: 1\n    debug: true\n",
+        "",
+    );
+    let s = a.serve();
+    let ids: Vec<String> = (0..4).map(|_| worker_id(&s, "/id")).collect();
+    for w in ids.windows(2) {
+        assert_ne!(w[0], w[1], "{ids:?}");
+    }
+}
+
+#[test]
+fn opcache_reset_restarts_every_worker() {
+    both(|api| {
+        let a = app("opreset", api, "    num_workers: 1\n", "");
+        let s = a.serve();
+        let first = worker_id(&s, "/id");
+        let r = s.get("/opcache-reset");
+        assert_eq!(r.text(), "true");
+        assert_ne!(worker_id(&s, "/id"), first, "{api:?}");
+        assert!(s.log().contains("opcache_reset()"), "{}", s.log());
+    });
+}
+
+#[test]
+fn stream_select_on_the_relay() {
+    // goridge's StreamRelay::hasFrame() selects on STDIN in stream mode.
+    both(|api| {
+        let a = app("select", api, "    num_workers: 1\n", "");
+        let s = a.serve();
+        let r = s.get("/select");
+        assert_eq!(r.status, 200, "{api:?}: {}", r.text());
+        assert_eq!(r.text(), "1", "STDOUT writable, STDIN idle");
+        assert_eq!(s.get("/id").status, 200);
+    });
+}
+
+#[test]
+fn frames_while_idle_are_discarded_and_the_worker_restarts() {
+    both(|api| {
+        let a = app("idleframe", api, "    num_workers: 1\n", "");
+        let s = a.serve();
+        let r = s.get("/respond-then-error");
+        assert_eq!(r.status, 200);
+        assert_eq!(r.text(), "responded");
+        // Not off by one: the next request gets its own answer.
+        let r = s.get("/id");
+        assert_eq!(r.status, 200, "{api:?}: {}", r.text());
+        assert_eq!(r.text(), "ok");
+        assert!(
+            s.wait_log("while idle", Duration::from_secs(5)),
+            "{}",
+            s.log()
+        );
+    });
+}
+
+#[test]
+fn runtime_boot_failures_back_off_and_recover() {
+    let a = app(
+        "failboot",
+        Api::Native,
+        "    num_workers: 1\n    max_jobs: 1\n    allocate_timeout: 2s\n",
+        "",
+    );
+    let s = a.serve();
+    a.file("fail-boot.flag", "");
+    // This request ends the only life; the next lives fail to boot.
+    assert_eq!(s.get("/id").status, 200);
+    assert!(
+        s.wait_log("boot failure requested", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    let r = s.get("/id");
+    assert_eq!(r.status, 500, "no worker while boot fails");
+    // Backoff, not a spin: a handful of attempts in ~2 s, not thousands.
+    let attempts = s.log().matches("boot failure requested").count();
+    assert!(attempts < 20, "{attempts} boot attempts: spinning");
+    std::fs::remove_file(a.dir.join("fail-boot.flag")).unwrap();
+    let start = Instant::now();
+    loop {
+        let r = s.get("/id");
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never recovered: {}",
+            s.log()
+        );
+    }
+}
+
+#[test]
+fn file_watcher_restarts_workers_on_change() {
+    let a = app(
+        "reload",
+        Api::Native,
+        "    num_workers: 1\n",
+        "reload:\n  interval: 100ms\n  patterns: [\".php\"]\n  plugins:\n    http:\n      dirs: [\".\"]\n      recursive: true\n      ignore: [\"cache\"]\n",
+    );
+    a.file("version.php", "<?php return 'one';");
+    let s = a.serve();
+    let r = s.get("/version");
+    assert_eq!(r.text(), "one");
+    let before = r.header("X-Worker").unwrap().to_string();
+    // A change under an ignored folder restarts nothing.
+    a.file("cache/ignored.php", "<?php");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!s.log().contains("reload: files changed"), "{}", s.log());
+    assert_eq!(worker_id(&s, "/id"), before);
+    // A watched file changes: the workers restart and serve the new code.
+    a.file("version.php", "<?php return 'two';");
+    assert!(
+        s.wait_log("reload: files changed", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    let start = Instant::now();
+    loop {
+        let r = s.get("/version");
+        if r.header("X-Worker") != Some(before.as_str()) {
+            assert_eq!(r.text(), "two");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "worker not restarted: {}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn putenv_is_per_worker_life() {
+    // putenv() never touches the process environment (libc setenv is not
+    // thread-safe): it lives in the worker's own environment, which a new
+    // life starts afresh, as a new RoadRunner worker process would.
+    let a = app(
+        "putenv",
+        Api::Native,
+        "    num_workers: 1\n    max_jobs: 3\n",
+        "",
+    );
+    let s = a.serve();
+    assert_eq!(s.get("/putenv?v=abc").text(), "abc");
+    let r = s.get("/getenv").text();
+    assert!(r.starts_with("'abc' http "), "{r}");
+    let _ = s.get("/id"); // third request: the life ends
+    let r = s.get("/getenv").text();
+    assert!(
+        r.starts_with("false http "),
+        "a new life starts from the server's environment: {r}"
+    );
+}
