@@ -57,6 +57,8 @@ struct WorkerHost {
     err_line: Vec<u8>,
     /// Streamed response being assembled.
     stream: Option<HttpResponse>,
+    /// When this life started (for the boot time in the log).
+    born: Instant,
 }
 
 impl WorkerHost {
@@ -89,6 +91,7 @@ impl WorkerHost {
             out_line: Vec::new(),
             err_line: Vec::new(),
             stream: None,
+            born: Instant::now(),
         }
     }
 
@@ -110,6 +113,11 @@ impl WorkerHost {
             // The boot timer (allocate_timeout) is done.
             PhpThread::unset_timeout();
             self.state().set_status(Status::Ready);
+            tracing::debug!(
+                worker = self.id,
+                boot_us = self.born.elapsed().as_micros() as u64,
+                "worker ready"
+            );
             if !self.shared.started.load(Ordering::Acquire) {
                 let _ = self.shared.boot_tx.send((self.id, Ok(())));
             }
