@@ -931,7 +931,8 @@ void rr_unset_timeout(void)
 
 size_t rr_memory_usage(void)
 {
-    return zend_memory_usage(0);
+    /* Only a thread inside a life has an allocator to ask. */
+    return rr_current ? zend_memory_usage(0) : 0;
 }
 
 const char *rr_php_version(void)

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::http::{self, HttpState};
 use crate::php::Engine;
 use crate::phplib;
+use crate::pool::process::{ProcessSpec, Relay};
 use crate::pool::{Pool, WorkerSpec};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
@@ -121,6 +122,65 @@ fn opcache_extension() -> Option<std::path::PathBuf> {
     p.exists().then_some(p)
 }
 
+/// RoadRunner's executor: `server.command` as OS processes. `php` means the
+/// CLI of the PHP this server was built with (same version, same
+/// extensions), unless the command names another binary.
+fn process_spec(cfg: &Config, is_php: bool) -> Result<WorkerSpec> {
+    let relay = Relay::parse(&cfg.server.relay)
+        .map_err(|m| anyhow!("config error in {}: server.relay: {m}", cfg.file.display()))?;
+    let mut program = cfg.server.command[0].clone();
+    let mut args: Vec<String> = Vec::new();
+    if program == "php" {
+        let ours = Path::new(env!("RR_PHP_PREFIX")).join("bin/php");
+        if ours.is_file() {
+            program = ours.to_string_lossy().into_owned();
+            // Our build has no php.ini: OPcache on, as in the threads.
+            if let Some(so) = opcache_extension() {
+                args.extend([
+                    "-d".to_string(),
+                    format!("zend_extension={}", so.display()),
+                    "-d".to_string(),
+                    "opcache.enable_cli=1".to_string(),
+                ]);
+            }
+        }
+    }
+    let given = &cfg.server.command[1..];
+    let mut env = worker_env(cfg);
+    if is_php {
+        if !given.iter().any(|a| a.contains("display_errors")) {
+            // PHP's errors on STDERR (the log) rather than on the relay's
+            // STDOUT, where RoadRunner reports them as a CRC failure.
+            args.extend(["-d".to_string(), "display_errors=stderr".to_string()]);
+        }
+        // The server's worker API, for apps without the Spiral packages,
+        // speaking goridge frames (no native functions in a php-cli process).
+        let lib = phplib::install().context("cannot install the server's PHP library")?;
+        args.push("-d".into());
+        args.push(format!(
+            "auto_prepend_file={}",
+            lib.join("bootstrap.php").display()
+        ));
+        if !env.iter().any(|(k, _)| k == "RUSTRUNNER_WORKER_TRANSPORT") {
+            env.push(("RUSTRUNNER_WORKER_TRANSPORT".into(), "relay".into()));
+        }
+    }
+    args.extend(given.iter().cloned());
+    Ok(WorkerSpec {
+        script: String::new(),
+        argv: Vec::new(),
+        bootstrap: None,
+        env,
+        process: Some(ProcessSpec {
+            program,
+            args,
+            relay,
+            relay_env: cfg.server.relay.clone(),
+            dir: cfg.dir.clone(),
+        }),
+    })
+}
+
 /// The worker environment, in RoadRunner's order: parent environment,
 /// RR_RELAY, RR_RPC, server.env (keys upper-cased), RR_VERSION, RR_MODE last.
 pub fn worker_env(cfg: &Config) -> Vec<(String, String)> {
@@ -142,35 +202,53 @@ pub fn worker_env(cfg: &Config) -> Vec<(String, String)> {
 }
 
 pub fn run(cfg: Config) -> Result<()> {
-    let cmd = parse_php_command(&cfg.server.command).map_err(|m| {
-        anyhow!(
-            "config error in {}: server.command: {m}",
-            cfg.file.display()
-        )
-    })?;
-    let script_path = cfg.dir.join(&cmd.script);
-    if !script_path.is_file() {
-        bail!(
-            "worker failed to start: Could not open input file: {}",
-            cmd.script
-        );
-    }
-    let lib = phplib::install().context("cannot install the server's PHP library")?;
-
-    let mut ini = base_ini();
-    for (k, v) in &cmd.ini {
-        ini.push_str(&format!("{k}={v}\n"));
-    }
-    let engine = Engine::start(&ini).map_err(|e| anyhow!("PHP failed to start: {e}"))?;
-    tracing::debug!(php = %Engine::version(), "PHP engine started");
-
-    let mut argv = vec![cmd.script.clone()];
-    argv.extend(cmd.args.iter().cloned());
-    let spec = WorkerSpec {
-        script: cmd.script.clone(),
-        argv,
-        bootstrap: Some(lib.join("bootstrap.php").to_string_lossy().into_owned()),
-        env: worker_env(&cfg),
+    let php_cmd = parse_php_command(&cfg.server.command);
+    let process = match cfg.server.executor.as_deref() {
+        Some("process") => true,
+        Some(_) => false,
+        None => php_cmd.is_err() || cfg.server.relay != "pipes",
+    };
+    let mut engine = None;
+    let spec = if process {
+        process_spec(&cfg, php_cmd.is_ok())?
+    } else {
+        let cmd = php_cmd.map_err(|m| {
+            anyhow!(
+                "config error in {}: server.command: {m}",
+                cfg.file.display()
+            )
+        })?;
+        if cfg.server.relay != "pipes" {
+            bail!(
+                "config error in {}: server.relay: thread workers talk through memory; \
+                 {:?} needs server.executor: process",
+                cfg.file.display(),
+                cfg.server.relay
+            );
+        }
+        let script_path = cfg.dir.join(&cmd.script);
+        if !script_path.is_file() {
+            bail!(
+                "worker failed to start: Could not open input file: {}",
+                cmd.script
+            );
+        }
+        let lib = phplib::install().context("cannot install the server's PHP library")?;
+        let mut ini = base_ini();
+        for (k, v) in &cmd.ini {
+            ini.push_str(&format!("{k}={v}\n"));
+        }
+        engine = Some(Engine::start(&ini).map_err(|e| anyhow!("PHP failed to start: {e}"))?);
+        tracing::debug!(php = %Engine::version(), "PHP engine started");
+        let mut argv = vec![cmd.script.clone()];
+        argv.extend(cmd.args.iter().cloned());
+        WorkerSpec {
+            script: cmd.script.clone(),
+            argv,
+            bootstrap: Some(lib.join("bootstrap.php").to_string_lossy().into_owned()),
+            env: worker_env(&cfg),
+            process: None,
+        }
     };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -244,7 +322,9 @@ pub fn run(cfg: Config) -> Result<()> {
     let pool = result?;
     if pool.all_stopped() {
         drop(pool);
-        engine.shutdown();
+        if let Some(e) = engine {
+            e.shutdown();
+        }
     }
     tracing::info!("stopped");
     Ok(())

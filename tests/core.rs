@@ -10,8 +10,8 @@ use std::time::Duration;
 
 fn app(name: &str, api: Api, script: &str, pool: &str) -> App {
     let yaml = format!(
-        "version: \"3\"\nserver:\n  command: \"php {script}\"\n  env:\n    {}\nhttp:\n  address: 127.0.0.1:{{port}}\n  pool:\n{pool}\nlogs:\n  mode: development\n  level: debug\n",
-        api.env_yaml()
+        "version: \"3\"\nserver:\n  command: \"php {script}\"\n{}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n{pool}\nlogs:\n  mode: development\n  level: debug\n",
+        api.server_yaml()
     );
     let a = App::new(name, &yaml);
     a.fixture(script);
@@ -26,14 +26,17 @@ fn app(name: &str, api: Api, script: &str, pool: &str) -> App {
     a
 }
 
-fn both(f: impl Fn(Api)) {
-    f(Api::Native);
-    f(Api::Relay);
+/// Every way workers can run: in-process (native functions, memory relay)
+/// and as processes (pipes, TCP).
+fn all(f: impl Fn(Api)) {
+    for api in [Api::Native, Api::Relay, Api::Process, Api::ProcessTcp] {
+        f(api);
+    }
 }
 
 #[test]
 fn echo_request_context() {
-    both(|api| {
+    all(|api| {
         let a = app("echo", api, "echo.php", "    num_workers: 2\n");
         let s = a.serve();
         let r = request(
@@ -84,7 +87,10 @@ fn echo_request_context() {
         assert_eq!(j["argv"], serde_json::json!(["echo.php"]));
         assert_eq!(j["rr_mode"], "http");
         assert_eq!(j["env_server_rr_mode"], "http");
-        assert_eq!(j["opcache"], true, "OPcache must be on inside workers");
+        assert_eq!(
+            j["opcache"], true,
+            "{api:?}: OPcache must be on inside workers"
+        );
         assert_eq!(j["stdin"], "stream");
         assert_eq!(r.header("X-Worker").map(str::len), Some(12));
         let multi: Vec<&str> = r
@@ -99,7 +105,7 @@ fn echo_request_context() {
 
 #[test]
 fn bodies_forms_json_and_binary() {
-    both(|api| {
+    all(|api| {
         let a = app("bodies", api, "echo.php", "    num_workers: 2\n");
         let s = a.serve();
         // url-encoded form → parsed data tree
@@ -135,7 +141,7 @@ fn bodies_forms_json_and_binary() {
 
 #[test]
 fn concurrent_requests_spread_over_workers() {
-    both(|api| {
+    all(|api| {
         let a = app("spread", api, "echo.php", "    num_workers: 4\n");
         let s = a.serve();
         let url = s.url("/c");
@@ -167,7 +173,7 @@ fn concurrent_requests_spread_over_workers() {
         );
         // Threads, not processes: no PHP child process.
         assert!(
-            children_of(s.pid()).is_empty(),
+            !api.in_process() || children_of(s.pid()).is_empty(),
             "rr has child processes: {:?}",
             children_of(s.pid())
         );
@@ -176,7 +182,7 @@ fn concurrent_requests_spread_over_workers() {
 
 #[test]
 fn worker_output_goes_to_the_log_not_the_response() {
-    both(|api| {
+    all(|api| {
         let a = app("output", api, "echo.php", "    num_workers: 1\n");
         let s = a.serve();
         let r = s.get("/echo-output");
@@ -206,7 +212,7 @@ fn worker_output_goes_to_the_log_not_the_response() {
 
 #[test]
 fn error_is_soft_and_the_worker_stays() {
-    both(|api| {
+    all(|api| {
         let a = app("error", api, "failures.php", "    num_workers: 1\n");
         let s = a.serve();
         let before = s.get("/ok");
@@ -226,7 +232,7 @@ fn error_is_soft_and_the_worker_stays() {
 
 #[test]
 fn crashing_workers_get_500_and_the_pool_recovers() {
-    both(|api| {
+    all(|api| {
         let a = app("crash", api, "failures.php", "    num_workers: 2\n");
         let s = a.serve();
         for path in ["/exit", "/throw", "/fatal"] {
@@ -249,7 +255,7 @@ fn crashing_workers_get_500_and_the_pool_recovers() {
 
 #[test]
 fn stop_sends_the_request_to_another_worker() {
-    both(|api| {
+    all(|api| {
         let a = app("stop", api, "failures.php", "    num_workers: 2\n");
         let s = a.serve();
         let r = s.get("/stop");
@@ -267,7 +273,7 @@ fn stop_sends_the_request_to_another_worker() {
 
 #[test]
 fn max_jobs_restarts_a_worker() {
-    both(|api| {
+    all(|api| {
         let a = app(
             "maxjobs",
             api,
@@ -291,23 +297,25 @@ fn max_jobs_restarts_a_worker() {
 
 #[test]
 fn garbage_on_stdout() {
-    // Relay: bytes that are not a frame break that worker's relay → 500,
-    // the worker is restarted. Native: STDOUT is not a protocol → logged.
-    let a = app(
-        "garbage-relay",
-        Api::Relay,
-        "failures.php",
-        "    num_workers: 1\n",
-    );
-    let s = a.serve();
-    assert_eq!(s.get("/garbage").status, 500);
-    assert!(
-        s.wait_log("relay protocol error", Duration::from_secs(5)),
-        "{}",
-        s.log()
-    );
-    assert_eq!(s.get("/ok").status, 200);
-    drop(s);
+    // Relay (in memory or a process's pipe): bytes that are not a frame
+    // break that worker's relay → 500, the worker is restarted, and the log
+    // says what it wrote. Native: STDOUT is not a protocol → logged.
+    for api in [Api::Relay, Api::Process] {
+        let a = app("garbage-relay", api, "failures.php", "    num_workers: 1\n");
+        let s = a.serve();
+        assert_eq!(s.get("/garbage").status, 500, "{api:?}");
+        assert!(
+            s.wait_log("relay protocol error", Duration::from_secs(5)),
+            "{}",
+            s.log()
+        );
+        assert!(
+            s.log().contains("this is not a goridge frame"),
+            "{}",
+            s.log()
+        );
+        assert_eq!(s.get("/ok").status, 200, "{api:?}");
+    }
     let a = app(
         "garbage-native",
         Api::Native,

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 fn app(name: &str, api: Api, pool: &str, extra: &str) -> App {
     let yaml = format!(
-        "version: \"3\"\nserver:\n  command: \"php supervisor.php\"\n  env:\n    {}\nhttp:\n  address: 127.0.0.1:{{port}}\n  pool:\n{pool}\n{extra}logs:\n  mode: development\n  level: debug\n",
-        api.env_yaml()
+        "version: \"3\"\nserver:\n  command: \"php supervisor.php\"\n{}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n{pool}\n{extra}logs:\n  mode: development\n  level: debug\n",
+        api.server_yaml()
     );
     let a = App::new(name, &yaml);
     a.fixture("supervisor.php");
@@ -334,4 +334,42 @@ fn putenv_is_per_worker_life() {
         r.starts_with("false http "),
         "a new life starts from the server's environment: {r}"
     );
+}
+
+#[test]
+fn process_workers_exec_ttl_memory_and_boot_failure() {
+    // RoadRunner's own model: exec_ttl kills the process, memory is RSS.
+    let a = app(
+        "proc-ttl",
+        Api::Process,
+        "    num_workers: 1\n    supervisor:\n      exec_ttl: 1s\n      max_worker_memory: 64\n",
+        "",
+    );
+    let s = a.serve();
+    let first = worker_id(&s, "/id");
+    let t = Instant::now();
+    assert_eq!(s.get("/sleep?s=30").status, 500);
+    assert!(t.elapsed() < Duration::from_secs(20));
+    assert!(s.log().contains("exec_ttl"), "{}", s.log());
+    let second = worker_id(&s, "/id");
+    assert_ne!(first, second);
+    assert_eq!(s.get("/hog?mb=96").status, 200);
+    assert_ne!(
+        worker_id(&s, "/id"),
+        second,
+        "recycled over max_worker_memory (RSS)"
+    );
+    assert!(s.log().contains("maxMemoryReached"), "{}", s.log());
+    assert!(
+        !children_of(s.pid()).is_empty(),
+        "process workers are child processes"
+    );
+    drop(s);
+
+    // A script that dies before its loop: rr exits 1 with PHP's message.
+    let a = app("proc-boot", Api::Process, "    num_workers: 1\n", "");
+    a.file("fail-boot.flag", "");
+    let (code, out) = a.run(&["serve"], Duration::from_secs(30));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("boot failure requested"), "{out}");
 }

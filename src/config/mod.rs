@@ -59,6 +59,8 @@ pub struct ServerConfig {
     /// server.env, keys upper-cased, in file order.
     pub env: Vec<(String, String)>,
     pub relay: String,
+    /// `server.executor`: "thread" or "process"; None = decide from the command.
+    pub executor: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -173,12 +175,28 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
         Some(v) => as_string(v, "server.relay")?,
         None => "pipes".into(),
     };
-    if relay != "pipes" {
+    if !(relay == "pipes" || relay.starts_with("tcp://") || relay.starts_with("unix://")) {
         return Err((
             "server.relay".into(),
-            format!("{relay:?} is not supported yet (socket relays come with process workers); use \"pipes\""),
+            format!("{relay:?} is not a relay: use pipes, tcp://host:port or unix:///path"),
         ));
     }
+    // Beyond RoadRunner: where workers run. Threads of this process by
+    // default for a PHP command on pipes; OS processes (RoadRunner's model)
+    // otherwise or when asked.
+    let executor = match get(server, "executor") {
+        Some(v) => {
+            let e = as_string(v, "server.executor")?;
+            if e != "thread" && e != "process" {
+                return Err((
+                    "server.executor".into(),
+                    format!("{e:?} is not one of thread, process"),
+                ));
+            }
+            Some(e)
+        }
+        None => None,
+    };
 
     let http = http::parse(root)?;
 
@@ -243,6 +261,7 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
             command,
             env,
             relay,
+            executor,
         },
         http,
         logs,

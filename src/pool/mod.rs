@@ -9,6 +9,7 @@
 //! instead of killing anything.
 
 pub mod job;
+pub mod process;
 pub mod state;
 pub mod watch;
 mod worker;
@@ -34,6 +35,8 @@ pub struct WorkerSpec {
     pub bootstrap: Option<String>,
     /// The worker environment (RoadRunner's order, RR_MODE last).
     pub env: Vec<(String, String)>,
+    /// Run workers as OS processes (RoadRunner's model) instead of threads.
+    pub process: Option<process::ProcessSpec>,
 }
 
 /// Messages to one worker.
@@ -195,14 +198,24 @@ impl Pool {
             restarts: Default::default(),
             epoch: Instant::now(),
         });
+        let acceptor = match &shared.spec.process {
+            Some(p) => Some(process::Acceptor::start(&p.relay, shared.clone()).map_err(BootError)?),
+            None => None,
+        };
         let mut threads = Vec::with_capacity(n);
         for (id, ctl_rx) in ctl_rxs.into_iter().enumerate() {
             let sh = shared.clone();
-            let t = std::thread::Builder::new()
-                .name(format!("php-worker-{id}"))
-                .stack_size(8 << 20)
-                .spawn(move || worker::run(id, sh, ctl_rx))
-                .map_err(|e| BootError(format!("cannot start worker thread: {e}")))?;
+            let builder = std::thread::Builder::new().name(format!("php-worker-{id}"));
+            let t = match (&shared.spec.process, &acceptor) {
+                (Some(spec), Some(acc)) => {
+                    let (spec, acc) = (spec.clone(), acc.clone());
+                    builder.spawn(move || process::run(id, sh, ctl_rx, spec, acc))
+                }
+                _ => builder
+                    .stack_size(8 << 20)
+                    .spawn(move || worker::run(id, sh, ctl_rx)),
+            }
+            .map_err(|e| BootError(format!("cannot start worker thread: {e}")))?;
             threads.push(t);
         }
         let pool = Pool {

@@ -28,7 +28,7 @@ enum Mode {
 }
 
 /// Per-life state behind PHP's callbacks.
-struct WorkerHost {
+pub(super) struct WorkerHost {
     id: usize,
     shared: Arc<Shared>,
     ctl: cb::Receiver<Ctl>,
@@ -38,31 +38,34 @@ struct WorkerHost {
     inbox: Vec<u8>,
     inbox_pos: usize,
     decoder: Decoder,
-    job: Option<Job>,
+    pub(super) job: Option<Job>,
     /// The request frame was sent / the request handed over.
-    ready: bool,
+    pub(super) ready: bool,
     /// Leave at the next boundary, and why (max_jobs, reset, stop(), ...).
-    leave: Option<Reason>,
+    pub(super) leave: Option<Reason>,
     /// When the request in flight hits exec_ttl.
-    exec_deadline: Option<Instant>,
+    pub(super) exec_deadline: Option<Instant>,
     /// A stop was sent (relay) or returned (native): any further read is EOF.
-    stop_sent: bool,
+    pub(super) stop_sent: bool,
     /// The relay is unusable (garbage on STDOUT).
-    broken: bool,
-    execs: u64,
+    pub(super) broken: bool,
+    pub(super) execs: u64,
     max_jobs: u64,
     /// The last error PHP logged, for boot failures.
-    last_error: String,
+    pub(super) last_error: String,
     out_line: Vec<u8>,
     err_line: Vec<u8>,
     /// Streamed response being assembled.
     stream: Option<HttpResponse>,
     /// When this life started (for the boot time in the log).
     born: Instant,
+    /// The OS process behind this worker (process executor), or None for a
+    /// thread worker.
+    pub(super) process: Option<u32>,
 }
 
 impl WorkerHost {
-    fn new(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) -> WorkerHost {
+    pub(super) fn new(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) -> WorkerHost {
         let env = shared
             .spec
             .env
@@ -92,15 +95,20 @@ impl WorkerHost {
             err_line: Vec::new(),
             stream: None,
             born: Instant::now(),
+            process: None,
         }
     }
 
-    fn state(&self) -> &super::WorkerState {
+    pub(super) fn id(&self) -> usize {
+        self.id
+    }
+
+    pub(super) fn state(&self) -> &super::WorkerState {
         &self.shared.states[self.id]
     }
 
     /// Leave at the next request boundary (the first reason wins).
-    fn leave_for(&mut self, why: Reason) {
+    pub(super) fn leave_for(&mut self, why: Reason) {
         if self.leave.is_none() {
             self.leave = Some(why);
             self.state().set_status(why.status());
@@ -111,7 +119,9 @@ impl WorkerHost {
         if !self.ready {
             self.ready = true;
             // The boot timer (allocate_timeout) is done.
-            PhpThread::unset_timeout();
+            if self.process.is_none() {
+                PhpThread::unset_timeout();
+            }
             self.state().set_status(Status::Ready);
             tracing::debug!(
                 worker = self.id,
@@ -125,7 +135,7 @@ impl WorkerHost {
     }
 
     /// Fail the request in flight, if any.
-    fn fail_job(&mut self, err: JobError) {
+    pub(super) fn fail_job(&mut self, err: JobError) {
         // A streamed response in progress belongs to this request: drop it, or
         // its chunks would be prepended to the next request's response.
         self.stream = None;
@@ -143,11 +153,15 @@ impl WorkerHost {
     }
 
     fn finish_exec(&mut self) {
-        if self.exec_deadline.take().is_some() {
+        if self.exec_deadline.take().is_some() && self.process.is_none() {
             PhpThread::unset_timeout();
         }
         self.execs += 1;
-        let memory = PhpThread::memory_usage() as u64;
+        let memory = match self.process {
+            // A process worker's memory is its resident set, as RoadRunner's.
+            Some(pid) => process_rss(pid),
+            None => PhpThread::memory_usage() as u64,
+        };
         let now_ms = self.shared.now_ms();
         let st = self.state();
         st.execs.store(self.execs, Ordering::Relaxed);
@@ -176,7 +190,7 @@ impl WorkerHost {
     }
 
     /// Send the request in flight back to the queue (the worker called stop()).
-    fn requeue_job(&mut self) {
+    pub(super) fn requeue_job(&mut self) {
         self.stream = None;
         if let Some(mut job) = self.job.take() {
             self.state().busy.store(false, Ordering::Relaxed);
@@ -229,7 +243,9 @@ impl WorkerHost {
                         st.set_status(Status::Working);
                         let ttl = self.shared.cfg.supervisor.exec_ttl;
                         if !ttl.is_zero() {
-                            PhpThread::set_timeout(ttl);
+                            if self.process.is_none() {
+                                PhpThread::set_timeout(ttl);
+                            }
                             self.exec_deadline = Some(Instant::now() + ttl);
                         }
                         return Some(job);
@@ -268,7 +284,7 @@ impl WorkerHost {
         }
     }
 
-    fn flush_logs(&mut self) {
+    pub(super) fn flush_logs(&mut self) {
         for stderr in [false, true] {
             let buf = if stderr {
                 &mut self.err_line
@@ -394,7 +410,14 @@ impl WorkerHost {
         }
     }
 
-    fn protocol_error(&mut self, msg: String) {
+    fn protocol_error(&mut self, mut msg: String) {
+        // Say what the worker wrote instead of a frame (PHP's own error
+        // message, usually), as RoadRunner does.
+        let junk = self.decoder.take_buffer();
+        if !junk.is_empty() {
+            let shown = String::from_utf8_lossy(&junk[..junk.len().min(1024)]).into_owned();
+            msg = format!("{msg}; the worker wrote: {}", shown.trim());
+        }
         tracing::error!(
             worker = self.id,
             "relay protocol error: {msg}; restarting the worker"
@@ -411,6 +434,14 @@ impl WorkerHost {
         }
         self.inbox.extend_from_slice(bytes);
     }
+}
+
+/// Resident set size of a process, bytes (0 if unknown).
+fn process_rss(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/statm"))
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
 }
 
 /// RoadRunner's max_jobs jitter: limit + floor(limit × p / 100), p in [0, 14].
@@ -566,7 +597,6 @@ impl Host for WorkerHost {
                 Ok(Some(f)) => self.on_frame(f),
                 Ok(None) => break,
                 Err(e) => {
-                    self.decoder.clear();
                     self.protocol_error(e.to_string());
                     return 0;
                 }
@@ -715,36 +745,63 @@ impl Host for WorkerHost {
     }
 }
 
-/// The worker thread: lives until the pool shuts down.
-pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
-    let mut php = PhpThread::enter();
-    let mut backoff = Duration::from_millis(0);
-    let mut booted_once = false;
-    loop {
-        if shared.shutting_down.load(Ordering::Acquire) {
-            break;
+/// The bookkeeping around worker lives, shared by both executors: a fresh
+/// host per life, and after a life, failing its request, counting the reason,
+/// and backing off after boot failures.
+pub(super) struct Lives {
+    id: usize,
+    shared: Arc<Shared>,
+    ctl: cb::Receiver<Ctl>,
+    backoff: Duration,
+    booted_once: bool,
+    started: Instant,
+}
+
+/// How a life ended, as the executor saw it.
+pub(super) struct LifeEnd {
+    pub exit_status: i32,
+    pub startup_failed: bool,
+}
+
+impl Lives {
+    pub(super) fn new(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) -> Lives {
+        Lives {
+            id,
+            shared,
+            ctl,
+            backoff: Duration::ZERO,
+            booted_once: false,
+            started: Instant::now(),
+        }
+    }
+
+    /// A host for the next life, or None when the pool is shutting down.
+    pub(super) fn begin(&mut self) -> Option<WorkerHost> {
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            return None;
         }
         // Restart requests aimed at the previous life mean nothing to a new one.
-        while ctl.try_recv().is_ok() {}
-        let mut host = WorkerHost::new(id, shared.clone(), ctl.clone());
-        {
-            let st = &shared.states[id];
-            st.recycle.store(0, Ordering::Relaxed);
-            st.last_used_ms.store(0, Ordering::Relaxed);
-            st.set_status(Status::Inactive);
-            st.lives.fetch_add(1, Ordering::Relaxed);
-            st.execs.store(0, Ordering::Relaxed);
-            *st.created.lock() = Instant::now();
-            *st.created_unix.lock() = std::time::SystemTime::now();
-        }
-        let started = Instant::now();
-        let res = php.run_life(
-            &mut host,
-            &shared.spec.script,
-            &shared.spec.argv,
-            shared.spec.bootstrap.as_deref(),
-            shared.cfg.allocate_timeout,
-        );
+        while self.ctl.try_recv().is_ok() {}
+        let st = &self.shared.states[self.id];
+        st.recycle.store(0, Ordering::Relaxed);
+        st.last_used_ms.store(0, Ordering::Relaxed);
+        st.set_status(Status::Inactive);
+        st.lives.fetch_add(1, Ordering::Relaxed);
+        st.execs.store(0, Ordering::Relaxed);
+        *st.created.lock() = Instant::now();
+        *st.created_unix.lock() = std::time::SystemTime::now();
+        self.started = Instant::now();
+        Some(WorkerHost::new(
+            self.id,
+            self.shared.clone(),
+            self.ctl.clone(),
+        ))
+    }
+
+    /// Close a life. Returns false when the worker must end.
+    pub(super) fn end(&mut self, mut host: WorkerHost, res: LifeEnd) -> bool {
+        let id = self.id;
+        let shared = self.shared.clone();
         host.flush_logs();
         shared.states[id].busy.store(false, Ordering::Relaxed);
         let timed_out = host
@@ -787,28 +844,30 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
                 let _ = shared.boot_tx.send((id, Err(msg.clone())));
             }
             if shared.shutting_down.load(Ordering::Acquire) {
-                break;
+                return false;
             }
-            backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
-            if booted_once {
+            self.backoff =
+                (self.backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
+            if self.booted_once {
                 tracing::error!(
                     worker = id,
-                    "worker failed to start: {msg}; retrying in {backoff:?}"
+                    "worker failed to start: {msg}; retrying in {:?}",
+                    self.backoff
                 );
             }
             // Wait, but wake for shutdown.
-            let deadline = Instant::now() + backoff;
+            let deadline = Instant::now() + self.backoff;
             while Instant::now() < deadline && !shared.shutting_down.load(Ordering::Acquire) {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            continue;
+            return true;
         }
-        booted_once = true;
-        backoff = Duration::from_millis(0);
+        self.booted_once = true;
+        self.backoff = Duration::ZERO;
         let reason = host.leave.unwrap_or(Reason::Errored);
         shared.restarts[reason as usize].fetch_add(1, Ordering::Relaxed);
         shared.states[id].set_status(reason.status());
-        let life_us = started.elapsed().as_micros() as u64;
+        let life_us = self.started.elapsed().as_micros() as u64;
         if reason == Reason::Errored {
             tracing::warn!(
                 worker = id,
@@ -826,6 +885,29 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
                 life_us,
                 "worker life ended"
             );
+        }
+        true
+    }
+}
+
+/// A thread worker: lives until the pool shuts down.
+pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
+    let mut php = PhpThread::enter();
+    let mut lives = Lives::new(id, shared.clone(), ctl);
+    while let Some(mut host) = lives.begin() {
+        let res = php.run_life(
+            &mut host,
+            &shared.spec.script,
+            &shared.spec.argv,
+            shared.spec.bootstrap.as_deref(),
+            shared.cfg.allocate_timeout,
+        );
+        let end = LifeEnd {
+            exit_status: res.exit_status,
+            startup_failed: res.startup_failed,
+        };
+        if !lives.end(host, end) {
+            break;
         }
     }
     drop(php);

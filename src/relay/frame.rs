@@ -126,8 +126,9 @@ impl Decoder {
         self.buf.len()
     }
 
-    pub fn clear(&mut self) {
-        self.buf.clear();
+    /// Take whatever is buffered (bytes that did not make a frame).
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.buf)
     }
 
     /// The next complete frame, `Ok(None)` when more bytes are needed.

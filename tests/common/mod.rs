@@ -294,13 +294,27 @@ pub enum Api {
     /// The same library speaking goridge frames over STDIN/STDOUT (what
     /// Spiral's packages do), through the server's memory relay.
     Relay,
+    /// RoadRunner's model: php-cli processes over pipes.
+    Process,
+    /// php-cli processes over a TCP relay.
+    ProcessTcp,
 }
 
 impl Api {
-    pub fn env_yaml(self) -> &'static str {
+    /// Lines for the `server:` section (2-space indented).
+    pub fn server_yaml(self) -> String {
         match self {
-            Api::Native => "RUSTRUNNER_WORKER_TRANSPORT: native",
-            Api::Relay => "RUSTRUNNER_WORKER_TRANSPORT: relay",
+            Api::Native => "  env:\n    RUSTRUNNER_WORKER_TRANSPORT: native\n".into(),
+            Api::Relay => "  env:\n    RUSTRUNNER_WORKER_TRANSPORT: relay\n".into(),
+            Api::Process => "  executor: process\n".into(),
+            Api::ProcessTcp => format!(
+                "  executor: process\n  relay: \"tcp://127.0.0.1:{}\"\n",
+                free_port()
+            ),
         }
+    }
+
+    pub fn in_process(self) -> bool {
+        matches!(self, Api::Native | Api::Relay)
     }
 }

@@ -37,6 +37,9 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
         if (\getenv('RUSTRUNNER_WORKER_TRANSPORT') === 'relay') {
             require_once __DIR__ . '/Internal/RelayTransport.php';
             $this->relay = new Internal\RelayTransport();
+            if ($interceptSideEffects) {
+                Internal\RelayTransport::interceptOutput();
+            }
             return;
         }
         if (!\function_exists('rustrunner_wait_request')) {

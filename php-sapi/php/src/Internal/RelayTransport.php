@@ -27,8 +27,38 @@ final class RelayTransport
 
     public function __construct()
     {
-        $this->in = \STDIN;
-        $this->out = \STDOUT;
+        $relay = (string) (\getenv('RR_RELAY') ?: 'pipes');
+        if ($relay === 'pipes' || \PHP_SAPI !== 'cli' || \function_exists('rustrunner_wait_request')) {
+            // In-process workers always use the memory relay on STDIN/STDOUT.
+            $this->in = \STDIN;
+            $this->out = \STDOUT;
+            return;
+        }
+        // A process worker on a socket relay: tcp://host:port or unix:///path.
+        $socket = @\stream_socket_client($relay, $errno, $errstr, 5.0);
+        if ($socket === false) {
+            throw new \RuntimeException("cannot connect to the relay {$relay}: {$errstr}");
+        }
+        \stream_set_blocking($socket, true);
+        $this->in = $socket;
+        $this->out = $socket;
+    }
+
+    /**
+     * In a php-cli process (not in-process), STDOUT may be the relay itself:
+     * send echo/print output to STDERR, as spiral/roadrunner-worker does.
+     */
+    public static function interceptOutput(): void
+    {
+        if (\function_exists('rustrunner_wait_request')) {
+            return; // in-process: the server already keeps output apart
+        }
+        \ob_start(static function (string $chunk): string {
+            if ($chunk !== '') {
+                \fwrite(\STDERR, $chunk);
+            }
+            return '';
+        }, 1);
     }
 
     /** @return array<string, mixed>|null the request, or null to leave the loop */
