@@ -79,6 +79,8 @@ pub(crate) struct Shared {
     pub ctls: Vec<cb::Sender<Ctl>>,
     /// Boot reports: (worker id, Ok or PHP's error message).
     pub boot_tx: cb::Sender<(usize, Result<(), String>)>,
+    /// Worker restarts by reason (for metrics).
+    pub restarts: Mutex<std::collections::BTreeMap<&'static str, u64>>,
 }
 
 impl Shared {
@@ -87,6 +89,11 @@ impl Shared {
         for c in &self.ctls {
             let _ = c.try_send(Ctl::Restart);
         }
+    }
+
+    /// Count a worker restart (a life ended and another starts).
+    pub fn count_restart(&self, reason: &'static str) {
+        *self.restarts.lock().entry(reason).or_insert(0) += 1;
     }
 }
 
@@ -142,6 +149,7 @@ impl Pool {
             states,
             ctls,
             boot_tx,
+            restarts: Mutex::new(Default::default()),
         });
         let mut threads = Vec::with_capacity(n);
         for (id, ctl_rx) in ctl_rxs.into_iter().enumerate() {
@@ -222,6 +230,16 @@ impl Pool {
                 created: *st.created.lock(),
                 created_unix: *st.created_unix.lock(),
             })
+            .collect()
+    }
+
+    /// Worker restarts so far, by reason.
+    pub fn restarts(&self) -> Vec<(&'static str, u64)> {
+        self.shared
+            .restarts
+            .lock()
+            .iter()
+            .map(|(k, v)| (*k, *v))
             .collect()
     }
 

@@ -54,6 +54,8 @@ struct WorkerHost {
     err_line: Vec<u8>,
     /// Streamed response being assembled.
     stream: Option<HttpResponse>,
+    /// Why this life ends, when the host decided it (for restart metrics).
+    leave_reason: Option<&'static str>,
 }
 
 impl WorkerHost {
@@ -85,6 +87,7 @@ impl WorkerHost {
             out_line: Vec::new(),
             err_line: Vec::new(),
             stream: None,
+            leave_reason: None,
         }
     }
 
@@ -131,6 +134,7 @@ impl WorkerHost {
                 "max_jobs reached; worker will restart"
             );
             self.leaving = true;
+            self.leave_reason.get_or_insert("max_jobs");
         }
     }
 
@@ -175,6 +179,7 @@ impl WorkerHost {
                 recv(self.ctl) -> msg => match msg {
                     Ok(Ctl::Restart) | Err(_) => {
                         self.leaving = true;
+                        self.leave_reason.get_or_insert("reset");
                         return None;
                     }
                 },
@@ -271,6 +276,7 @@ impl WorkerHost {
             // $worker->stop(): this worker leaves; its request goes elsewhere.
             self.requeue_job();
             self.leaving = true;
+            self.leave_reason.get_or_insert("stop");
             return;
         }
         if self.job.is_none() {
@@ -338,6 +344,7 @@ impl WorkerHost {
         );
         self.broken = true;
         self.leaving = true;
+        self.leave_reason.get_or_insert("protocol");
         self.fail_job(JobError::WorkerFailed(msg));
     }
 
@@ -640,6 +647,7 @@ impl Host for WorkerHost {
     fn stop(&mut self) {
         self.requeue_job();
         self.leaving = true;
+        self.leave_reason.get_or_insert("stop");
     }
 
     fn opcache_reset(&mut self) {
@@ -677,6 +685,15 @@ pub(super) fn run(id: usize, shared: Arc<Shared>, ctl: cb::Receiver<Ctl>) {
         );
         host.flush_logs();
         shared.states[id].busy.store(false, Ordering::Relaxed);
+        if !shared.shutting_down.load(Ordering::Acquire) {
+            shared.count_restart(if !host.ready {
+                "boot_failure"
+            } else if host.job.is_some() {
+                "crash"
+            } else {
+                host.leave_reason.unwrap_or("exit")
+            });
+        }
         if host.job.is_some() {
             let why = if host.last_error.is_empty() {
                 format!(
