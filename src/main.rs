@@ -22,14 +22,9 @@ use std::process::ExitCode;
     disable_version_flag = true
 )]
 struct Cli {
-    /// Config file.
-    #[arg(
-        short = 'c',
-        long = "config",
-        global = true,
-        default_value = ".rr.yaml"
-    )]
-    config: PathBuf,
+    /// Config file [default: .rr.yaml].
+    #[arg(short = 'c', long = "config", global = true)]
+    config: Option<PathBuf>,
     /// Working directory (default: the config file's folder).
     #[arg(short = 'w', long = "WorkDir", global = true)]
     workdir: Option<PathBuf>,
@@ -101,13 +96,22 @@ fn main() -> ExitCode {
 
     // As RoadRunner: the config path is made absolute, the working directory
     // becomes its folder, then -w (relative to that folder) if given.
-    let config_file = std::path::absolute(&cli.config).unwrap_or_else(|_| cli.config.clone());
+    // Without -c, RoadRunner reads ./.rr.yaml; when there is none and -w is
+    // given, we also look in the -w folder (RoadRunner would fail).
+    let in_workdir = cli.config.is_none() && !Path::new(".rr.yaml").exists();
+    let config = match (&cli.config, &cli.workdir) {
+        (Some(c), _) => c.clone(),
+        (None, Some(w)) if in_workdir => w.join(".rr.yaml"),
+        (None, _) => PathBuf::from(".rr.yaml"),
+    };
+    let config_file = std::path::absolute(&config).unwrap_or(config);
     if let Some(dir) = config_file.parent().filter(|d| d.is_dir()) {
         if let Err(e) = std::env::set_current_dir(dir) {
             return fail(format!("cannot change to {}: {e}", dir.display()));
         }
     }
-    if let Some(dir) = &cli.workdir {
+    // (When the config was found in the -w folder, we are there already.)
+    if let Some(dir) = cli.workdir.as_ref().filter(|_| !in_workdir) {
         if let Err(e) = std::env::set_current_dir(dir) {
             return fail(format!(
                 "cannot change to the working directory {}: {e}",

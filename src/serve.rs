@@ -264,6 +264,7 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
 
     let cfg = Arc::new(cfg);
     let result = rt.block_on(async {
+        let signals = Signals::register();
         // Bind first, so a busy port fails before PHP workers start.
         let listener = http::bind(&cfg.http.address)
             .await
@@ -360,7 +361,8 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
         if opts.test {
             tracing::info!("--test: the config is valid and the workers started; stopping");
         } else {
-            wait_for_signals(&runtime).await;
+            let mut signals = signals.context("cannot handle signals")?;
+            signals.first_stop(&runtime).await;
             let grace = cfg.http.pool.destroy_timeout;
             if !opts.silent {
                 println!(
@@ -369,8 +371,8 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
                 );
             }
             // A second signal stops at once.
-            tokio::spawn(async {
-                second_signal().await;
+            tokio::spawn(async move {
+                signals.next_stop().await;
                 eprintln!("exit forced");
                 std::process::exit(1);
             });
@@ -397,51 +399,56 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
     Ok(())
 }
 
-#[cfg(unix)]
-async fn wait_for_signals(rt: &Arc<Runtime>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup), Ok(mut quit)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-        signal(SignalKind::quit()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = quit.recv() => return,
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: restarting the workers at their request boundaries");
-                let r = rt.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = rpc::reset(&r).await {
-                        tracing::warn!("SIGHUP reset: {e}");
-                    }
-                });
+/// The stop and reset signals, registered once at start-up so that no
+/// signal is missed between the first and the second.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Wait for a stop signal; SIGHUP meanwhile resets the workers.
+    async fn first_stop(&mut self, rt: &Arc<Runtime>) {
+        loop {
+            // recv() gives None when the runtime shuts down: not a signal.
+            tokio::select! {
+                Some(_) = self.term.recv() => return,
+                Some(_) = self.int.recv() => return,
+                Some(_) = self.quit.recv() => return,
+                Some(_) = self.hup.recv() => {
+                    tracing::info!("SIGHUP: restarting the workers at their request boundaries");
+                    let r = rt.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = rpc::reset(&r).await {
+                            tracing::warn!("SIGHUP reset: {e}");
+                        }
+                    });
+                }
+                else => std::future::pending::<()>().await,
             }
         }
     }
-}
 
-#[cfg(unix)]
-async fn second_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::quit()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-        _ = quit.recv() => {}
+    /// The second stop signal (never resolves once the runtime shuts down).
+    async fn next_stop(&mut self) {
+        tokio::select! {
+            Some(_) = self.term.recv() => {}
+            Some(_) = self.int.recv() => {}
+            Some(_) = self.quit.recv() => {}
+            else => std::future::pending::<()>().await,
+        }
     }
 }
 

@@ -406,4 +406,231 @@ mod tests {
         .unwrap();
         assert_eq!(c.http.pool.num_workers, 3);
     }
+
+    #[test]
+    fn version_rules() {
+        let e = load_str("server:\n  command: php w.php\n", &[]).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "rr configuration file should contain a version e.g: version: 3"
+        );
+        let e = load_str(&OK.replace("\"3\"", "3"), &[]).unwrap_err();
+        assert_eq!(e.key, "version");
+        assert_eq!(
+            e.msg,
+            "version should be a string: `version: \"3\"`, actual type is: int"
+        );
+        let c = load_str(&OK.replace("\"3\"", "\"2.7\""), &[]).unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("version")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn override_table() {
+        for (o, key, ok) in [
+            ("http.pool.num_workers=3", "3", true),
+            ("http.pool.num_workers=\"5\"", "5", true),
+            ("http.pool.num_workers='6'", "6", true),
+            ("http.pool.num_workers=`7`", "7", true),
+            ("http.pool.num_workers=${RR_T_UNSET:-8}", "8", true),
+            ("=3", "key should not be empty", false),
+            ("http.pool.num_workers=", "value should not be empty", false),
+            ("http.pool.num_workers", "invalid flag", false),
+        ] {
+            match load_str(OK, &[o]) {
+                Ok(c) if ok => assert_eq!(c.http.pool.num_workers.to_string(), key, "{o}"),
+                Err(e) if !ok => assert!(e.msg.contains(key), "{o}: {e}"),
+                other => panic!("{o}: {other:?}"),
+            }
+        }
+        // Overrides create keys and sections that are not in the file.
+        let c = load_str(OK, &["rpc.listen=tcp://127.0.0.1:7001"]).unwrap();
+        assert_eq!(c.rpc.unwrap().listen, "tcp://127.0.0.1:7001");
+    }
+
+    #[test]
+    fn env_expansion_table() {
+        std::env::set_var("RR_T_ADDR", "127.0.0.1:9000");
+        std::env::set_var("RR_T_EMPTY", "");
+        for (yaml_value, want) in [
+            ("${RR_T_ADDR}", "127.0.0.1:9000"),
+            ("$RR_T_ADDR", "127.0.0.1:9000"),
+            ("${RR_T_NOPE:-127.0.0.1:1}", "127.0.0.1:1"),
+            ("${RR_T_EMPTY:-127.0.0.1:2}", "127.0.0.1:2"),
+        ] {
+            let c = load_str(&OK.replace("0.0.0.0:8080", yaml_value), &[]).unwrap();
+            assert_eq!(c.http.address, want, "{yaml_value}");
+        }
+    }
+
+    #[test]
+    fn includes_replace_sections() {
+        let dir = std::env::temp_dir().join(format!("rr-include-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inc = dir.join("inc.yaml");
+        std::fs::write(
+            &inc,
+            "version: \"3\"\nhttp:\n  address: 127.0.0.1:7777\n  pool:\n    num_workers: 9\n",
+        )
+        .unwrap();
+        let yaml = format!("{OK}include:\n  - {}\n", inc.display());
+        let c = load_str(&yaml, &[]).unwrap();
+        assert_eq!(c.http.address, "127.0.0.1:7777");
+        assert_eq!(c.http.pool.num_workers, 9);
+        // -o include="a b": split on whitespace.
+        let c = load_str(OK, &[&format!("include={}", inc.display())]).unwrap();
+        assert_eq!(c.http.pool.num_workers, 9);
+        // Errors in an included section name the included file.
+        std::fs::write(
+            &inc,
+            "version: \"3\"\nhttp:\n  address: 127.0.0.1:7777\n  pool:\n    num_workers: x\n",
+        )
+        .unwrap();
+        let e = load_str(&yaml, &[]).unwrap_err();
+        assert_eq!(e.file, inc.display().to_string());
+        assert_eq!(e.key, "http.pool.num_workers");
+        std::fs::write(&inc, "version: \"2.7\"\n").unwrap();
+        let e = load_str(&yaml, &[]).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "version in included file must be the same as in root"
+        );
+    }
+
+    #[test]
+    fn every_error_names_its_key() {
+        for (yaml_add, key) in [
+            ("rpc:\n  listen: 127.0.0.1:6001\n", "rpc.listen"),
+            ("rpc:\n  listen: udp://x:1\n", "rpc.listen"),
+            (
+                "status:\n  unavailable_status_code: 503\n",
+                "status.address",
+            ),
+            (
+                "status:\n  address: 127.0.0.1:1\n  unavailable_status_code: 42\n",
+                "status.unavailable_status_code",
+            ),
+            ("status:\n  address: nope\n", "status.address"),
+            ("metrics:\n  address: 1.2.3.4\n", "metrics.address"),
+            (
+                "metrics:\n  collect:\n    x:\n      type: counter\n",
+                "metrics.collect",
+            ),
+            ("logs:\n  encoding: xml\n", "logs.encoding"),
+            ("logs:\n  output: []\n", "logs.output"),
+            (
+                "logs:\n  file_logger_options:\n    log_output: a.log\n",
+                "logs.file_logger_options",
+            ),
+            (
+                "logs:\n  channels:\n    http:\n      encoding: xml\n",
+                "logs.channels.http.encoding",
+            ),
+            ("logs: 5\n", "logs"),
+        ] {
+            let e = load_str(&format!("{OK}{yaml_add}"), &[]).unwrap_err();
+            assert_eq!(e.key, key, "{yaml_add}: {e}");
+            assert!(e.to_string().contains(key) && e.to_string().contains(&e.file));
+        }
+        for (from, to, key) in [
+            (
+                "command: \"php worker.php\"",
+                "command: \"\"",
+                "server.command",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  user: www",
+                "server.user",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  relay: tcp://127.0.0.1:1",
+                "server.relay",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  relay: bogus",
+                "server.relay",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  env: 5",
+                "server.env",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  on_init:\n    exec_timeout: 1s",
+                "server.on_init.command",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  on_init:\n    command: x\n    exec_timeout: 5 seconds",
+                "server.on_init.exec_timeout",
+            ),
+        ] {
+            let e = load_str(&OK.replace(from, to), &[]).unwrap_err();
+            assert_eq!(e.key, key, "{to}: {e}");
+        }
+    }
+
+    #[test]
+    fn warnings_name_keys_and_sections() {
+        let base = OK.replace(
+            "command: \"php worker.php\"",
+            "command: php w.php\n  group: www\n  relay_timeout: 60s",
+        );
+        let yaml = format!(
+            "{base}jobs:\n  pool: {{}}\nfoo: 1\nrpc:\n  listen: tcp://127.0.0.1:6001\n  lisen: x\nlogs:\n  leval: info\n  level: loud\n"
+        );
+        let c = load_str(&yaml, &[]).unwrap();
+        let w = c.warnings.join("\n");
+        for needle in [
+            ": jobs: the plugin is not supported",
+            ": foo: unknown section",
+            ": rpc.lisen: unknown key",
+            ": logs.leval: unknown key",
+            ": logs.level: \"loud\"",
+            ": server.group: ignored",
+            ": server.relay_timeout: ignored",
+        ] {
+            assert!(w.contains(needle), "missing {needle:?} in:\n{w}");
+        }
+        assert!(w.contains(&c.file.display().to_string()) || w.contains(".yaml"));
+    }
+
+    #[test]
+    fn typed_sections() {
+        let base = OK.replace(
+            "command: \"php worker.php\"",
+            "command: [\"php\", \"my worker.php\"]\n  env:\n    app_env: prod\n  on_init:\n    command: echo hi",
+        );
+        let yaml = format!(
+            "{base}rpc: {{}}\nstatus:\n  address: 127.0.0.1:2114\n  unavailable_status_code: \"501\"\nmetrics: {{}}\nlogs:\n  mode: production\n  output: stdout,/tmp/x.log\n  channels:\n    http:\n      level: error\n"
+        );
+        let c = load_str(&yaml, &[]).unwrap();
+        assert_eq!(c.rpc.as_ref().unwrap().listen, "tcp://127.0.0.1:6001");
+        assert_eq!(c.rpc_listen, None, "the default listen is not exported");
+        assert_eq!(c.status.as_ref().unwrap().unavailable_status_code, 501);
+        assert_eq!(c.metrics.as_ref().unwrap().address, "127.0.0.1:2112");
+        assert_eq!(c.logs.encoding, "json");
+        assert_eq!(
+            c.logs.level, "debug",
+            "RoadRunner logs at debug in every mode"
+        );
+        assert_eq!(c.logs.output, vec!["stdout", "/tmp/x.log"]);
+        assert_eq!(c.logs.channels[0].0, "http");
+        assert_eq!(c.logs.channels[0].1.level, "error");
+        assert_eq!(c.logs.channels[0].1.encoding, "json");
+        assert_eq!(c.server.command, vec!["php", "my worker.php"]);
+        assert_eq!(c.server.env, vec![("APP_ENV".into(), "prod".into())]);
+        let oi = c.server.on_init.unwrap();
+        assert_eq!(oi.exec_timeout, std::time::Duration::from_secs(60));
+        // Keys are case-insensitive.
+        let c = load_str(&OK.replace("num_workers", "NUM_WORKERS"), &[]).unwrap();
+        assert_eq!(c.http.pool.num_workers, 4);
+    }
 }

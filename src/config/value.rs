@@ -306,6 +306,24 @@ mod tests {
             Duration::from_secs(1)
         );
         assert!(parse_duration("10").unwrap() < Duration::from_micros(1));
+        for (input, want) in [
+            ("1h", Duration::from_secs(3600)),
+            ("2h45m", Duration::from_secs(9900)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("500us", Duration::from_micros(500)),
+            ("500µs", Duration::from_micros(500)),
+            ("100ns", Duration::from_nanos(100)),
+            ("0", Duration::ZERO),
+        ] {
+            assert_eq!(parse_duration(input).unwrap(), want, "{input}");
+        }
+        for bad in ["", "s", "1d", "5 seconds", "-"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            as_duration(&Value::Number(60.into()), "k").unwrap(),
+            Duration::from_nanos(60)
+        );
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("10x").is_err());
     }
@@ -322,5 +340,8 @@ mod tests {
         assert_eq!(expand_env("${E:-def}", &l), "def");
         assert_eq!(expand_env("$B.", &l), ".");
         assert_eq!(expand_env("price $ 5", &l), "price $ 5");
+        assert_eq!(expand_env("a${}b", &l), "ab");
+        assert_eq!(expand_env("${A:-x}${B:-y}", &l), "1y");
+        assert_eq!(expand_env("$1", &l), "$1");
     }
 }
