@@ -28,8 +28,9 @@ struct Cli {
     /// Working directory (default: the config file's folder).
     #[arg(short = 'w', long = "WorkDir", global = true)]
     workdir: Option<PathBuf>,
-    /// Load this .env file first (does not overwrite variables already set).
-    #[arg(long = "dotenv", global = true, env = "DOTENV_PATH")]
+    /// Load this .env file first (does not overwrite variables already set);
+    /// the DOTENV_PATH environment variable, when set, wins over the flag.
+    #[arg(long = "dotenv", global = true)]
     dotenv: Option<PathBuf>,
     /// Override a config key: -o http.pool.num_workers=2 (repeatable).
     #[arg(short = 'o', long = "override", global = true)]
@@ -119,7 +120,11 @@ fn main() -> ExitCode {
             ));
         }
     }
-    if let Some(env) = &cli.dotenv {
+    let dotenv = std::env::var_os("DOTENV_PATH")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or(cli.dotenv.clone());
+    if let Some(env) = &dotenv {
         if let Err(e) = dotenvy::from_path(env) {
             return fail(format!(
                 "cannot load the dotenv file {}: {e}",
