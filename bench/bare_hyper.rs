@@ -14,7 +14,10 @@ fn json_16k() -> Bytes {
     let mut items = Vec::new();
     let mut i = 0;
     loop {
-        let item = format!("{{\"id\":{i},\"name\":\"item {i}\",\"tags\":[\"a\",\"b\",\"c\"],\"price\":{}.5}}", i * 3);
+        let item = format!(
+            "{{\"id\":{i},\"name\":\"item {i}\",\"tags\":[\"a\",\"b\",\"c\"],\"price\":{}.5}}",
+            i * 3
+        );
         let len: usize = items.iter().map(|s: &String| s.len() + 1).sum();
         if len + item.len() > 16 * 1024 - 20 {
             break;
@@ -25,7 +28,10 @@ fn json_16k() -> Bytes {
     Bytes::from(format!("{{\"items\":[{}]}}", items.join(",")))
 }
 
-async fn handle(req: Request<hyper::body::Incoming>, json: Bytes) -> Result<Response<Full<Bytes>>, hyper::Error> {
+async fn handle(
+    req: Request<hyper::body::Incoming>,
+    json: Bytes,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let path = req.uri().path().to_string();
     let body = req.into_body().collect().await?.to_bytes();
     let (ctype, out) = match path.as_str() {
@@ -34,13 +40,17 @@ async fn handle(req: Request<hyper::body::Incoming>, json: Bytes) -> Result<Resp
         _ => ("text/plain", Bytes::from_static(HELLO.as_bytes())),
     };
     let mut r = Response::new(Full::new(out));
-    r.headers_mut()
-        .insert("content-type", hyper::header::HeaderValue::from_static(ctype));
+    r.headers_mut().insert(
+        "content-type",
+        hyper::header::HeaderValue::from_static(ctype),
+    );
     Ok(r)
 }
 
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:18401".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:18401".into());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -50,7 +60,9 @@ fn main() {
         let listener = tokio::net::TcpListener::bind(&addr).await.expect("bind");
         let json = json_16k();
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let _ = stream.set_nodelay(true);
             let json = json.clone();
             tokio::spawn(async move {

@@ -1,15 +1,19 @@
-//! `rr serve`: start PHP, the worker pool and the HTTP server; stop them on
-//! SIGINT/SIGTERM (draining in-flight requests) and restart the workers on
-//! SIGHUP.
+//! `rr serve`: start PHP, the worker pool, the HTTP server and the RPC,
+//! status and metrics servers; stop them on SIGINT/SIGTERM/SIGQUIT (draining
+//! in-flight requests; a second signal exits at once with 1) and restart the
+//! workers on SIGHUP (RoadRunner dies on SIGHUP; we reset).
 
 use crate::config::Config;
 use crate::http::{self, HttpState};
+use crate::observe::{self, Runtime};
 use crate::php::Engine;
 use crate::phplib;
 use crate::pool::process::{ProcessSpec, Relay};
 use crate::pool::{Pool, WorkerSpec};
+use crate::rpc;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// The server version reported as RR_VERSION and by `rr --version`.
@@ -201,7 +205,85 @@ pub fn worker_env(cfg: &Config) -> Vec<(String, String)> {
     env
 }
 
-pub fn run(cfg: Config) -> Result<()> {
+/// How `rr serve` was asked to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// `--test`: start everything, then stop and exit 0.
+    pub test: bool,
+    /// `-s`: no banner on stdout.
+    pub silent: bool,
+}
+
+/// `server.on_init`: run the command once, before the workers start. Its
+/// output is logged at INFO (the `server` channel); a failure stops the
+/// server only with `exit_on_error`.
+fn run_on_init(cfg: &Config) -> Result<()> {
+    let Some(oi) = &cfg.server.on_init else {
+        return Ok(());
+    };
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let fail = |msg: String| -> Result<()> {
+        if oi.exit_on_error {
+            bail!("server.on_init: {msg}");
+        }
+        tracing::error!("server.on_init: {msg}");
+        Ok(())
+    };
+    let mut cmd = Command::new(&oi.command[0]);
+    cmd.args(&oi.command[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // RoadRunner puts on_init.env before its own environment: the OS wins.
+    for (k, v) in &oi.env {
+        if std::env::var_os(k).is_none() {
+            cmd.env(k, v);
+        }
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => return fail(format!("cannot start {:?}: {e}", oi.command.join(" "))),
+    };
+    let mut readers = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        readers.push(std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                tracing::info!(target: "php", stream = "on_init", "{line}");
+            }
+        }));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                tracing::info!(target: "php", stream = "on_init", "{line}");
+            }
+        }));
+    }
+    let deadline = std::time::Instant::now() + oi.exec_timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            Err(e) => return fail(format!("cannot wait for the command: {e}")),
+        }
+    };
+    for r in readers {
+        let _ = r.join();
+    }
+    match status {
+        None => fail("startup process has been killed by timeout".into()),
+        Some(st) if !st.success() => fail(format!("the command failed: {st}")),
+        Some(_) => Ok(()),
+    }
+}
+
+pub fn run(cfg: Config, opts: Options) -> Result<()> {
     let php_cmd = parse_php_command(&cfg.server.command);
     let process = match cfg.server.executor.as_deref() {
         Some("process") => true,
@@ -252,29 +334,100 @@ pub fn run(cfg: Config) -> Result<()> {
     };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cfg.http.pool.num_workers.clamp(1, 4))
+        .worker_threads(cfg.http.pool.num_workers.clamp(2, 4))
         .enable_all()
         .thread_name("rr-http")
         .build()
         .context("cannot start the async runtime")?;
 
+    let cfg = Arc::new(cfg);
     let result = rt.block_on(async {
+        let signals = Signals::register();
         // Bind first, so a busy port fails before PHP workers start.
         let listener = http::bind(&cfg.http.address)
             .await
             .map_err(|e| anyhow!("http: cannot listen on {}: {e}", cfg.http.address))?;
+        let rpc_listener = match &cfg.rpc {
+            Some(r) => Some(
+                rpc::Listener::bind(&r.addr)
+                    .await
+                    .map_err(|e| anyhow!("rpc: cannot listen on {}: {e}", r.listen))?,
+            ),
+            None => None,
+        };
+        let status_listener = match &cfg.status {
+            Some(s) => Some(
+                tokio::net::TcpListener::bind(&s.address)
+                    .await
+                    .map_err(|e| anyhow!("status: cannot listen on {}: {e}", s.address))?,
+            ),
+            None => None,
+        };
+        let metrics_listener = match &cfg.metrics {
+            Some(m) => Some(
+                tokio::net::TcpListener::bind(&m.address)
+                    .await
+                    .map_err(|e| anyhow!("metrics: cannot listen on {}: {e}", m.address))?,
+            ),
+            None => None,
+        };
+        {
+            let c = cfg.clone();
+            tokio::task::spawn_blocking(move || run_on_init(&c))
+                .await
+                .map_err(|e| anyhow!("on_init panicked: {e}"))??;
+        }
         let pool_cfg = cfg.http.pool.clone();
         let pool = tokio::task::spawn_blocking(move || Pool::start(spec, pool_cfg))
             .await
             .map_err(|e| anyhow!("pool start panicked: {e}"))?
             .map_err(|e| anyhow!("{e}"))?;
         let pool = Arc::new(pool);
+        let runtime = Arc::new(Runtime {
+            pool: pool.clone(),
+            cfg: cfg.clone(),
+            stopping: AtomicBool::new(false),
+            started: std::time::Instant::now(),
+        });
+        let mut side_tasks = Vec::new();
+        if let Some(l) = rpc_listener {
+            side_tasks.push(tokio::spawn(rpc::serve(l, runtime.clone())));
+            tracing::info!(target: "rr::rpc", listen = %cfg.rpc.as_ref().map(|r| r.listen.as_str()).unwrap_or(""), "rpc server started");
+        }
+        if let (Some(l), Some(s)) = (status_listener, &cfg.status) {
+            let r = runtime.clone();
+            side_tasks.push(tokio::spawn(observe::serve_plain(
+                l,
+                s.check_timeout,
+                Arc::new(move |path: &str, q: Option<&str>| {
+                    observe::status::handle(&r, path, q)
+                }),
+            )));
+            tracing::info!(target: "rr::observe::status", address = %s.address, "status server started");
+        }
+        if let (Some(l), Some(m)) = (metrics_listener, &cfg.metrics) {
+            let metrics = observe::metrics::install();
+            let r = runtime.clone();
+            side_tasks.push(tokio::spawn(observe::serve_plain(
+                l,
+                std::time::Duration::from_secs(120),
+                Arc::new(move |_: &str, _: Option<&str>| {
+                    observe::plain(200, observe::metrics::CONTENT_TYPE, metrics.render(&r))
+                }),
+            )));
+            tracing::info!(target: "rr::observe::metrics", address = %m.address, "metrics server started");
+        }
         tracing::info!(
             address = %cfg.http.address,
             workers = cfg.http.pool.num_workers,
             php = %Engine::version(),
             "http server started"
         );
+        if !opts.silent && !opts.test {
+            println!(
+                "[INFO] RoadRunner server started; version: {VERSION}, buildtime: rustrunner"
+            );
+        }
         for w in &cfg.http.pool.warnings {
             tracing::warn!("config {}: {w}", cfg.file.display());
         }
@@ -305,17 +458,35 @@ pub fn run(cfg: Config) -> Result<()> {
         });
         let server = tokio::spawn(http::serve(listener, state, stop_rx));
 
-        wait_for_signals(&pool).await;
+        if opts.test {
+            tracing::info!("--test: the config is valid and the workers started; stopping");
+        } else {
+            let mut signals = signals.context("cannot handle signals")?;
+            signals.first_stop(&runtime).await;
+            let grace = cfg.http.pool.destroy_timeout;
+            if !opts.silent {
+                println!(
+                    "stop signal received, grace timeout is: {} seconds",
+                    grace.as_secs()
+                );
+            }
+            // A second signal stops at once.
+            tokio::spawn(async move {
+                signals.next_stop().await;
+                eprintln!("exit forced");
+                std::process::exit(1);
+            });
+        }
+        runtime.stopping.store(true, Ordering::Release);
         tracing::info!("stopping: no new connections; finishing in-flight requests");
         let _ = stop_tx.send(true);
-        let drain = tokio::time::timeout(cfg.http.pool.destroy_timeout, server);
-        tokio::select! {
-            _ = drain => {}
-            _ = second_signal() => tracing::warn!("second signal: stopping now"),
-        }
+        let _ = tokio::time::timeout(cfg.http.pool.destroy_timeout, server).await;
         let p = pool.clone();
         let timeout = cfg.http.pool.destroy_timeout;
         let _ = tokio::task::spawn_blocking(move || p.stop(timeout)).await;
+        for t in side_tasks {
+            t.abort();
+        }
         Ok::<_, anyhow::Error>(pool)
     });
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -330,42 +501,56 @@ pub fn run(cfg: Config) -> Result<()> {
     Ok(())
 }
 
-#[cfg(unix)]
-async fn wait_for_signals(pool: &Pool) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        let _ = tokio::signal::ctrl_c().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => return,
-            _ = int.recv() => return,
-            _ = hup.recv() => {
-                tracing::info!("SIGHUP: restarting workers");
-                pool.reset();
+/// The stop and reset signals, registered once at start-up so that no
+/// signal is missed between the first and the second.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+    quit: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn register() -> std::io::Result<Signals> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+            quit: signal(SignalKind::quit())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// Wait for a stop signal; SIGHUP meanwhile resets the workers.
+    async fn first_stop(&mut self, rt: &Arc<Runtime>) {
+        loop {
+            // recv() gives None when the runtime shuts down: not a signal.
+            tokio::select! {
+                Some(_) = self.term.recv() => return,
+                Some(_) = self.int.recv() => return,
+                Some(_) = self.quit.recv() => return,
+                Some(_) = self.hup.recv() => {
+                    tracing::info!("SIGHUP: restarting the workers at their request boundaries");
+                    let r = rt.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = rpc::reset(&r).await {
+                            tracing::warn!("SIGHUP reset: {e}");
+                        }
+                    });
+                }
+                else => std::future::pending::<()>().await,
             }
         }
     }
-}
 
-#[cfg(unix)]
-async fn second_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    /// The second stop signal (never resolves once the runtime shuts down).
+    async fn next_stop(&mut self) {
+        tokio::select! {
+            Some(_) = self.term.recv() => {}
+            Some(_) = self.int.recv() => {}
+            Some(_) = self.quit.recv() => {}
+            else => std::future::pending::<()>().await,
+        }
     }
 }
 

@@ -30,6 +30,13 @@ declare(strict_types=1);
         'spiral\roadrunner\http\psr7workerinterface' => ['RustRunner\Worker\Http\PSR7WorkerInterface', 'Http/PSR7WorkerInterface.php'],
         'spiral\roadrunner\http\psr7worker' => ['RustRunner\Worker\Http\PSR7Worker', 'Http/PSR7Worker.php'],
         'spiral\roadrunner\http\globalstate' => ['RustRunner\Worker\Http\GlobalState', 'Http/GlobalState.php'],
+        'spiral\goridge\rpc\rpcinterface' => ['RustRunner\Worker\RPC\RPCInterface', 'RPC/RPCInterface.php'],
+        'spiral\goridge\rpc\rpc' => ['RustRunner\Worker\RPC\RPC', 'RPC/RPC.php'],
+        'spiral\goridge\rpc\codecinterface' => ['RustRunner\Worker\RPC\CodecInterface', 'RPC/CodecInterface.php'],
+        'spiral\goridge\rpc\codec\jsoncodec' => ['RustRunner\Worker\RPC\Codec\JsonCodec', 'RPC/Codec/JsonCodec.php'],
+        'spiral\goridge\rpc\codec\rawcodec' => ['RustRunner\Worker\RPC\Codec\RawCodec', 'RPC/Codec/RawCodec.php'],
+        'spiral\goridge\rpc\exception\rpcexception' => ['RustRunner\Worker\RPC\Exception\RPCException', 'RPC/Exception/RPCException.php'],
+        'spiral\goridge\rpc\exception\serviceexception' => ['RustRunner\Worker\RPC\Exception\ServiceException', 'RPC/Exception/ServiceException.php'],
     ];
 
     $entry = $map[\strtolower(\ltrim($class, '\\'))] ?? null;

@@ -1,15 +1,29 @@
-//! `.rr.yaml` (version "3"): load, expand `${VAR}`, apply `-o` overrides,
-//! then validate into typed config. Every error names the file, the key path
-//! and the problem.
+//! `.rr.yaml` (version "3"): load, expand `${VAR}`, apply `-o` overrides and
+//! `include:`, then validate into typed config. Every error names the file,
+//! the key path and the problem; keys we ignore are reported as warnings.
+//!
+//! Order, as RoadRunner's config plugin: read the file, lower-case the keys,
+//! expand environment variables, apply `-o` overrides (their values expanded
+//! too), check `version`, merge `include:` files (each replaces whole
+//! top-level sections), then decode with weak typing.
 
 mod http;
+mod logs;
+mod observe;
 mod pool;
 mod reload;
+mod server;
 mod value;
 
 pub use http::HttpConfig;
+pub use logs::LogsConfig;
+#[allow(unused_imports)] // Listen is matched by rpc/
+pub use observe::{Listen, MetricsConfig, RpcConfig, StatusConfig};
 pub use pool::PoolConfig;
 pub use reload::ReloadConfig;
+pub use server::ServerConfig;
+#[allow(unused_imports)] // used by the CLI's DSN parsing
+pub use value::parse_duration;
 
 use serde_yaml::Value;
 use std::path::{Path, PathBuf};
@@ -42,35 +56,150 @@ impl std::error::Error for ConfigError {}
 pub struct Config {
     /// The config file, absolute.
     pub file: PathBuf,
-    /// Its folder: the working directory of the server and its workers.
+    /// Its folder (relative paths of other sections resolve against the
+    /// working directory, which is this folder unless `-w` is given).
+    #[allow(dead_code)]
     pub dir: PathBuf,
     pub server: ServerConfig,
     pub http: HttpConfig,
     pub logs: LogsConfig,
+    /// `rpc.listen` as written in the config (exported to workers as RR_RPC).
     pub rpc_listen: Option<String>,
     /// The file watcher (`reload:`), off unless configured.
     pub reload: Option<ReloadConfig>,
+    /// The RPC server (present when the `rpc` section is).
+    pub rpc: Option<RpcConfig>,
+    pub status: Option<StatusConfig>,
+    pub metrics: Option<MetricsConfig>,
+    /// Keys and sections that are ignored, one line each (naming file and key).
+    pub warnings: Vec<String>,
+    /// The merged config tree, as JSON (`rpc.Config`).
+    pub merged: serde_json::Value,
 }
 
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// argv of server.command.
-    pub command: Vec<String>,
-    /// server.env, keys upper-cased, in file order.
-    pub env: Vec<(String, String)>,
-    pub relay: String,
-    /// `server.executor`: "thread" or "process"; None = decide from the command.
-    pub executor: Option<String>,
+/// Warnings collected while validating: (key path, message).
+#[derive(Debug, Default)]
+pub(crate) struct Warnings(Vec<(String, String)>);
+
+impl Warnings {
+    pub fn push(&mut self, key: &str, msg: &str) {
+        self.0.push((key.to_string(), msg.to_string()));
+    }
+
+    /// Warn about every key of `section` not in `known`.
+    pub fn unknown_keys(&mut self, section: &Value, prefix: &str, known: &[&str]) {
+        for k in value::keys(section) {
+            if !known.contains(&k.as_str()) {
+                self.push(
+                    &format!("{prefix}.{k}"),
+                    "unknown key, ignored (RoadRunner ignores it silently)",
+                );
+            }
+        }
+    }
 }
 
-#[derive(Debug, Clone)]
-pub struct LogsConfig {
-    pub mode: String,
-    pub level: String,
-    pub encoding: String,
+/// Top-level sections of RoadRunner plugins rustrunner does not implement.
+const OTHER_PLUGINS: &[&str] = &[
+    "jobs",
+    "kv",
+    "grpc",
+    "tcp",
+    "temporal",
+    "centrifuge",
+    "service",
+    "amqp",
+    "kafka",
+    "nats",
+    "sqs",
+    "beanstalk",
+    "boltdb",
+    "memory",
+    "redis",
+    "memcached",
+    "fileserver",
+    "otel",
+    "websockets",
+    "broadcast",
+    "lock",
+    "sentry",
+    "google_pub_sub",
+    "gps",
+    "appLogger",
+    "applogger",
+];
+
+/// Where each top-level section came from (the root file or an include).
+struct Origins {
+    root: String,
+    sections: Vec<(String, String)>,
 }
 
-/// Reads a config file with overrides (`key.path=value`).
+impl Origins {
+    fn file_of(&self, key: &str) -> &str {
+        let section = key.split(['.', '[']).next().unwrap_or("");
+        self.sections
+            .iter()
+            .rev()
+            .find(|(s, _)| s == section)
+            .map(|(_, f)| f.as_str())
+            .unwrap_or(&self.root)
+    }
+}
+
+fn read_yaml(file: &Path, shown: &str) -> Result<Value, ConfigError> {
+    let err = |msg: String| ConfigError {
+        file: shown.to_string(),
+        key: String::new(),
+        msg,
+    };
+    let text =
+        std::fs::read_to_string(file).map_err(|e| err(format!("cannot read the file: {e}")))?;
+    let mut v: Value = if text.trim().is_empty() {
+        Value::Mapping(Default::default())
+    } else {
+        serde_yaml::from_str(&text).map_err(|e| err(format!("invalid YAML: {e}")))?
+    };
+    if v.is_null() {
+        v = Value::Mapping(Default::default());
+    }
+    if !v.is_mapping() {
+        return Err(err("the top level must be a mapping of sections".into()));
+    }
+    value::lowercase_keys(&mut v);
+    value::expand_tree(&mut v);
+    Ok(v)
+}
+
+/// Split `-o key=value` as RoadRunner does: at the first `=`, one layer of
+/// quotes stripped from the value, the value env-expanded.
+pub fn parse_override(o: &str) -> Result<(String, String), String> {
+    let Some((k, v)) = o.split_once('=') else {
+        return Err(format!("invalid flag `{o}`: expected key.path=value"));
+    };
+    let k = k.trim();
+    if k.is_empty() {
+        return Err(format!("invalid flag `{o}`: key should not be empty"));
+    }
+    let mut v = v.trim();
+    for q in ['"', '\'', '`'] {
+        if v.len() >= 2 && v.starts_with(q) && v.ends_with(q) {
+            v = &v[1..v.len() - 1];
+            break;
+        }
+    }
+    if v.is_empty() {
+        return Err(format!("invalid flag `{o}`: value should not be empty"));
+    }
+    Ok((
+        k.to_lowercase(),
+        value::expand_env(v, &|n| std::env::var(n).ok()),
+    ))
+}
+
+/// Reads a config file with overrides (`key.path=value`). Relative include
+/// paths are resolved against the current directory (RoadRunner's working
+/// directory: the config's folder unless `-w` says otherwise).
 pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
     let shown = file.display().to_string();
     let err = |key: &str, msg: String| ConfigError {
@@ -78,195 +207,153 @@ pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
         key: key.to_string(),
         msg,
     };
-    let text =
-        std::fs::read_to_string(file).map_err(|e| err("", format!("cannot read the file: {e}")))?;
+    let mut root = read_yaml(file, &shown)?;
     let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let dir = abs
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    let mut root: Value = if text.trim().is_empty() {
-        Value::Mapping(Default::default())
-    } else {
-        serde_yaml::from_str(&text).map_err(|e| err("", format!("invalid YAML: {e}")))?
-    };
-    if !root.is_mapping() {
-        return Err(err(
-            "",
-            "the top level must be a mapping of sections".into(),
-        ));
-    }
     for o in overrides {
-        let (k, v) = o
-            .split_once('=')
-            .ok_or_else(|| err(o, "an override must look like key.path=value".into()))?;
-        value::set_path(&mut root, k.trim(), Value::String(v.to_string()));
+        let (k, v) = parse_override(o).map_err(|m| err(&format!("-o {o}"), m))?;
+        value::set_path(&mut root, &k, Value::String(v));
     }
-    value::expand_tree(&mut root);
-    from_value(&root, abs, dir).map_err(|(key, msg)| err(&key, msg))
+
+    let mut warnings = Warnings::default();
+    let version = match value::get(&root, "version") {
+        None => {
+            return Err(err(
+                "version",
+                "rr configuration file should contain a version e.g: version: 3".into(),
+            ))
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => {
+            return Err(err(
+                "version",
+                format!(
+                    "version should be a string: `version: \"3\"`, actual type is: {}",
+                    value::go_type(other)
+                ),
+            ))
+        }
+    };
+    match version.as_str() {
+        "3" => {}
+        "2.7" => warnings.push(
+            "version",
+            "\"2.7\" is read as version \"3\"; please update the config to version: \"3\"",
+        ),
+        other => warnings.push(
+            "version",
+            &format!("unknown version {other:?}, read as version \"3\""),
+        ),
+    }
+
+    // include: later files win, whole top-level sections are replaced.
+    let mut origins = Origins {
+        root: shown.clone(),
+        sections: Vec::new(),
+    };
+    let includes: Vec<String> = match value::get(&root, "include") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s.split_whitespace().map(String::from).collect(),
+        Some(v) => value::as_string_list(v, "include").map_err(|(k, m)| err(&k, m))?,
+    };
+    for inc in includes {
+        let p = PathBuf::from(&inc);
+        let inc_shown = p.display().to_string();
+        let sub = read_yaml(&p, &inc_shown)?;
+        let sub_version = value::get(&sub, "version").and_then(Value::as_str);
+        if sub_version != Some(version.as_str()) {
+            return Err(ConfigError {
+                file: inc_shown,
+                key: "version".into(),
+                msg: "version in included file must be the same as in root".into(),
+            });
+        }
+        if let (Value::Mapping(sub), Some(root_map)) = (sub, root.as_mapping_mut()) {
+            for (k, v) in sub {
+                let name = k.as_str().unwrap_or_default().to_string();
+                if name == "version" || name == "include" {
+                    continue;
+                }
+                root_map.insert(k, v);
+                origins.sections.push((name, inc_shown.clone()));
+            }
+        }
+    }
+
+    let merged = serde_json::to_value(&root).unwrap_or(serde_json::Value::Null);
+    let cfg =
+        from_value(&root, abs, dir, &mut warnings, merged).map_err(|(key, msg)| ConfigError {
+            file: origins.file_of(&key).to_string(),
+            key,
+            msg,
+        })?;
+    let mut cfg = cfg;
+    cfg.warnings = warnings
+        .0
+        .into_iter()
+        .map(|(k, m)| format!("config warning in {}: {k}: {m}", origins.file_of(&k)))
+        .collect();
+    Ok(cfg)
 }
 
 pub(crate) type KeyResult<T> = Result<T, (String, String)>;
 
-fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
-    use value::*;
-    match get(root, "version") {
-        None => return Err((
-            "version".into(),
-            "missing: add `version: \"3\"` at the top (RoadRunner 2.x configs are not supported)"
-                .into(),
-        )),
-        Some(v) => {
-            let s = as_string(v, "version")?;
-            if s != "3" {
-                return Err((
-                    "version".into(),
-                    format!("unsupported version {s:?}; only \"3\" is supported"),
-                ));
-            }
+fn from_value(
+    root: &Value,
+    file: PathBuf,
+    dir: PathBuf,
+    warn: &mut Warnings,
+    merged: serde_json::Value,
+) -> KeyResult<Config> {
+    for k in value::keys(root) {
+        match k.as_str() {
+            "version" | "include" | "server" | "http" | "logs" | "rpc" | "status" | "metrics" => {}
+            // Owned by the pool (file watcher); parsed there when it lands.
+            "reload" => {}
+            "envfile" => warn.push(
+                "envfile",
+                "ignored: RoadRunner reads it only with -e; use --dotenv FILE or DOTENV_PATH",
+            ),
+            "endure" => warn.push(
+                "endure",
+                "ignored: rustrunner has no plugin container (the graceful stop is bounded by \
+                 http.pool.destroy_timeout)",
+            ),
+            name if OTHER_PLUGINS.contains(&name) => warn.push(
+                name,
+                "the plugin is not supported by rustrunner; section ignored",
+            ),
+            _ => warn.push(
+                &k,
+                "unknown section, ignored (RoadRunner ignores it silently)",
+            ),
         }
     }
 
-    let server = get(root, "server").ok_or_else(|| {
-        (
-            "server".to_string(),
-            "missing: the server section with server.command is required".to_string(),
-        )
-    })?;
-    let command = match get(server, "command") {
-        None => {
-            return Err((
-                "server.command".into(),
-                "missing: e.g. command: \"php worker.php\"".into(),
-            ))
-        }
-        Some(Value::Sequence(items)) => items
-            .iter()
-            .map(|v| as_string(v, "server.command"))
-            .collect::<KeyResult<Vec<_>>>()?,
-        Some(v) => as_string(v, "server.command")?
-            .split_whitespace()
-            .map(String::from)
-            .collect(),
-    };
-    if command.is_empty() {
-        return Err(("server.command".into(), "is empty".into()));
-    }
-    let mut env = Vec::new();
-    if let Some(e) = get(server, "env") {
-        match e {
-            Value::Mapping(m) => {
-                for (k, v) in m {
-                    let k = as_string(k, "server.env")?;
-                    let v = as_string(v, &format!("server.env.{k}"))?;
-                    env.push((k.to_uppercase(), v));
-                }
-            }
-            Value::Null => {}
-            _ => {
-                return Err((
-                    "server.env".into(),
-                    "must be a mapping of NAME: value".into(),
-                ))
-            }
-        }
-    }
-    let relay = match get(server, "relay") {
-        Some(v) => as_string(v, "server.relay")?,
-        None => "pipes".into(),
-    };
-    if !(relay == "pipes" || relay.starts_with("tcp://") || relay.starts_with("unix://")) {
-        return Err((
-            "server.relay".into(),
-            format!("{relay:?} is not a relay: use pipes, tcp://host:port or unix:///path"),
-        ));
-    }
-    // Beyond RoadRunner: where workers run. Threads of this process by
-    // default for a PHP command on pipes; OS processes (RoadRunner's model)
-    // otherwise or when asked.
-    let executor = match get(server, "executor") {
-        Some(v) => {
-            let e = as_string(v, "server.executor")?;
-            if e != "thread" && e != "process" {
-                return Err((
-                    "server.executor".into(),
-                    format!("{e:?} is not one of thread, process"),
-                ));
-            }
-            Some(e)
-        }
-        None => None,
-    };
-
+    let server = server::parse(root, warn)?;
     let http = http::parse(root)?;
-
-    let mut logs = LogsConfig {
-        mode: "development".into(),
-        level: "debug".into(),
-        encoding: "console".into(),
-    };
-    let mut level_set = false;
-    if let Some(l) = get(root, "logs") {
-        if let Some(v) = get(l, "mode") {
-            logs.mode = as_string(v, "logs.mode")?;
-            if !["development", "production", "raw", "off", "none"].contains(&logs.mode.as_str()) {
-                return Err((
-                    "logs.mode".into(),
-                    format!(
-                        "{:?} is not one of development, production, raw, off",
-                        logs.mode
-                    ),
-                ));
-            }
-        }
-        if let Some(v) = get(l, "level") {
-            logs.level = as_string(v, "logs.level")?.to_lowercase();
-            level_set = true;
-            if !["debug", "info", "warn", "error", "panic", "fatal"].contains(&logs.level.as_str())
-            {
-                return Err((
-                    "logs.level".into(),
-                    format!("{:?} is not one of debug, info, warn, error", logs.level),
-                ));
-            }
-        }
-        if let Some(v) = get(l, "encoding") {
-            logs.encoding = as_string(v, "logs.encoding")?;
-            if !["console", "json"].contains(&logs.encoding.as_str()) {
-                return Err((
-                    "logs.encoding".into(),
-                    format!("{:?} is not one of console, json", logs.encoding),
-                ));
-            }
-        }
-    }
-    if logs.mode == "production" {
-        if !level_set {
-            logs.level = "info".into();
-        }
-        if get(root, "logs").and_then(|l| get(l, "encoding")).is_none() {
-            logs.encoding = "json".into();
-        }
-    }
-
-    let rpc_listen = match get(root, "rpc").and_then(|r| get(r, "listen")) {
-        Some(v) => Some(as_string(v, "rpc.listen")?),
-        None => None,
-    };
+    let logs = logs::parse(root, warn)?;
+    let (rpc, rpc_listen) = observe::parse_rpc(root, warn)?;
+    let status = observe::parse_status(root, warn)?;
+    let metrics = observe::parse_metrics(root, warn)?;
+    let reload = reload::parse(root)?;
 
     Ok(Config {
         file,
         dir,
-        server: ServerConfig {
-            command,
-            env,
-            relay,
-            executor,
-        },
+        server,
         http,
         logs,
         rpc_listen,
-        reload: reload::parse(root)?,
+        reload,
+        rpc,
+        status,
+        metrics,
+        warnings: Vec::new(),
+        merged,
     })
 }
 
@@ -324,5 +411,232 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.http.pool.num_workers, 3);
+    }
+
+    #[test]
+    fn version_rules() {
+        let e = load_str("server:\n  command: php w.php\n", &[]).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "rr configuration file should contain a version e.g: version: 3"
+        );
+        let e = load_str(&OK.replace("\"3\"", "3"), &[]).unwrap_err();
+        assert_eq!(e.key, "version");
+        assert_eq!(
+            e.msg,
+            "version should be a string: `version: \"3\"`, actual type is: int"
+        );
+        let c = load_str(&OK.replace("\"3\"", "\"2.7\""), &[]).unwrap();
+        assert!(
+            c.warnings.iter().any(|w| w.contains("version")),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn override_table() {
+        for (o, key, ok) in [
+            ("http.pool.num_workers=3", "3", true),
+            ("http.pool.num_workers=\"5\"", "5", true),
+            ("http.pool.num_workers='6'", "6", true),
+            ("http.pool.num_workers=`7`", "7", true),
+            ("http.pool.num_workers=${RR_T_UNSET:-8}", "8", true),
+            ("=3", "key should not be empty", false),
+            ("http.pool.num_workers=", "value should not be empty", false),
+            ("http.pool.num_workers", "invalid flag", false),
+        ] {
+            match load_str(OK, &[o]) {
+                Ok(c) if ok => assert_eq!(c.http.pool.num_workers.to_string(), key, "{o}"),
+                Err(e) if !ok => assert!(e.msg.contains(key), "{o}: {e}"),
+                other => panic!("{o}: {other:?}"),
+            }
+        }
+        // Overrides create keys and sections that are not in the file.
+        let c = load_str(OK, &["rpc.listen=tcp://127.0.0.1:7001"]).unwrap();
+        assert_eq!(c.rpc.unwrap().listen, "tcp://127.0.0.1:7001");
+    }
+
+    #[test]
+    fn env_expansion_table() {
+        std::env::set_var("RR_T_ADDR", "127.0.0.1:9000");
+        std::env::set_var("RR_T_EMPTY", "");
+        for (yaml_value, want) in [
+            ("${RR_T_ADDR}", "127.0.0.1:9000"),
+            ("$RR_T_ADDR", "127.0.0.1:9000"),
+            ("${RR_T_NOPE:-127.0.0.1:1}", "127.0.0.1:1"),
+            ("${RR_T_EMPTY:-127.0.0.1:2}", "127.0.0.1:2"),
+        ] {
+            let c = load_str(&OK.replace("0.0.0.0:8080", yaml_value), &[]).unwrap();
+            assert_eq!(c.http.address, want, "{yaml_value}");
+        }
+    }
+
+    #[test]
+    fn includes_replace_sections() {
+        let dir = std::env::temp_dir().join(format!("rr-include-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let inc = dir.join("inc.yaml");
+        std::fs::write(
+            &inc,
+            "version: \"3\"\nhttp:\n  address: 127.0.0.1:7777\n  pool:\n    num_workers: 9\n",
+        )
+        .unwrap();
+        let yaml = format!("{OK}include:\n  - {}\n", inc.display());
+        let c = load_str(&yaml, &[]).unwrap();
+        assert_eq!(c.http.address, "127.0.0.1:7777");
+        assert_eq!(c.http.pool.num_workers, 9);
+        // -o include="a b": split on whitespace.
+        let c = load_str(OK, &[&format!("include={}", inc.display())]).unwrap();
+        assert_eq!(c.http.pool.num_workers, 9);
+        // Errors in an included section name the included file.
+        std::fs::write(
+            &inc,
+            "version: \"3\"\nhttp:\n  address: 127.0.0.1:7777\n  pool:\n    num_workers: x\n",
+        )
+        .unwrap();
+        let e = load_str(&yaml, &[]).unwrap_err();
+        assert_eq!(e.file, inc.display().to_string());
+        assert_eq!(e.key, "http.pool.num_workers");
+        std::fs::write(&inc, "version: \"2.7\"\n").unwrap();
+        let e = load_str(&yaml, &[]).unwrap_err();
+        assert_eq!(
+            e.msg,
+            "version in included file must be the same as in root"
+        );
+    }
+
+    #[test]
+    fn every_error_names_its_key() {
+        for (yaml_add, key) in [
+            ("rpc:\n  listen: 127.0.0.1:6001\n", "rpc.listen"),
+            ("rpc:\n  listen: udp://x:1\n", "rpc.listen"),
+            (
+                "status:\n  unavailable_status_code: 503\n",
+                "status.address",
+            ),
+            (
+                "status:\n  address: 127.0.0.1:1\n  unavailable_status_code: 42\n",
+                "status.unavailable_status_code",
+            ),
+            ("status:\n  address: nope\n", "status.address"),
+            ("metrics:\n  address: 1.2.3.4\n", "metrics.address"),
+            (
+                "metrics:\n  collect:\n    x:\n      type: counter\n",
+                "metrics.collect",
+            ),
+            ("logs:\n  encoding: xml\n", "logs.encoding"),
+            ("logs:\n  output: []\n", "logs.output"),
+            (
+                "logs:\n  file_logger_options:\n    log_output: a.log\n",
+                "logs.file_logger_options",
+            ),
+            (
+                "logs:\n  channels:\n    http:\n      encoding: xml\n",
+                "logs.channels.http.encoding",
+            ),
+            ("logs: 5\n", "logs"),
+        ] {
+            let e = load_str(&format!("{OK}{yaml_add}"), &[]).unwrap_err();
+            assert_eq!(e.key, key, "{yaml_add}: {e}");
+            assert!(e.to_string().contains(key) && e.to_string().contains(&e.file));
+        }
+        for (from, to, key) in [
+            (
+                "command: \"php worker.php\"",
+                "command: \"\"",
+                "server.command",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  user: www",
+                "server.user",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  relay: ftp://127.0.0.1:1",
+                "server.relay",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  relay: bogus",
+                "server.relay",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  env: 5",
+                "server.env",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  on_init:\n    exec_timeout: 1s",
+                "server.on_init.command",
+            ),
+            (
+                "command: \"php worker.php\"",
+                "command: php w.php\n  on_init:\n    command: x\n    exec_timeout: 5 seconds",
+                "server.on_init.exec_timeout",
+            ),
+        ] {
+            let e = load_str(&OK.replace(from, to), &[]).unwrap_err();
+            assert_eq!(e.key, key, "{to}: {e}");
+        }
+    }
+
+    #[test]
+    fn warnings_name_keys_and_sections() {
+        let base = OK.replace(
+            "command: \"php worker.php\"",
+            "command: php w.php\n  group: www\n  relay_timeout: 60s",
+        );
+        let yaml = format!(
+            "{base}jobs:\n  pool: {{}}\nfoo: 1\nrpc:\n  listen: tcp://127.0.0.1:6001\n  lisen: x\nlogs:\n  leval: info\n  level: loud\n"
+        );
+        let c = load_str(&yaml, &[]).unwrap();
+        let w = c.warnings.join("\n");
+        for needle in [
+            ": jobs: the plugin is not supported",
+            ": foo: unknown section",
+            ": rpc.lisen: unknown key",
+            ": logs.leval: unknown key",
+            ": logs.level: \"loud\"",
+            ": server.group: ignored",
+            ": server.relay_timeout: ignored",
+        ] {
+            assert!(w.contains(needle), "missing {needle:?} in:\n{w}");
+        }
+        assert!(w.contains(&c.file.display().to_string()) || w.contains(".yaml"));
+    }
+
+    #[test]
+    fn typed_sections() {
+        let base = OK.replace(
+            "command: \"php worker.php\"",
+            "command: [\"php\", \"my worker.php\"]\n  env:\n    app_env: prod\n  on_init:\n    command: echo hi",
+        );
+        let yaml = format!(
+            "{base}rpc: {{}}\nstatus:\n  address: 127.0.0.1:2114\n  unavailable_status_code: \"501\"\nmetrics: {{}}\nlogs:\n  mode: production\n  output: stdout,/tmp/x.log\n  channels:\n    http:\n      level: error\n"
+        );
+        let c = load_str(&yaml, &[]).unwrap();
+        assert_eq!(c.rpc.as_ref().unwrap().listen, "tcp://127.0.0.1:6001");
+        assert_eq!(c.rpc_listen, None, "the default listen is not exported");
+        assert_eq!(c.status.as_ref().unwrap().unavailable_status_code, 501);
+        assert_eq!(c.metrics.as_ref().unwrap().address, "127.0.0.1:2112");
+        assert_eq!(c.logs.encoding, "json");
+        assert_eq!(
+            c.logs.level, "debug",
+            "RoadRunner logs at debug in every mode"
+        );
+        assert_eq!(c.logs.output, vec!["stdout", "/tmp/x.log"]);
+        assert_eq!(c.logs.channels[0].0, "http");
+        assert_eq!(c.logs.channels[0].1.level, "error");
+        assert_eq!(c.logs.channels[0].1.encoding, "json");
+        assert_eq!(c.server.command, vec!["php", "my worker.php"]);
+        assert_eq!(c.server.env, vec![("APP_ENV".into(), "prod".into())]);
+        let oi = c.server.on_init.unwrap();
+        assert_eq!(oi.exec_timeout, std::time::Duration::from_secs(60));
+        // Keys are case-insensitive.
+        let c = load_str(&OK.replace("num_workers", "NUM_WORKERS"), &[]).unwrap();
+        assert_eq!(c.http.pool.num_workers, 4);
     }
 }

@@ -30,6 +30,57 @@ pub fn set_path(root: &mut Value, path: &str, value: Value) {
     }
 }
 
+/// Lower-case every mapping key of the tree (viper does; RoadRunner's keys are
+/// case-insensitive). Keys that collide after lower-casing: the later wins.
+pub fn lowercase_keys(v: &mut Value) {
+    match v {
+        Value::Mapping(m) => {
+            let old = std::mem::take(m);
+            for (k, mut val) in old {
+                lowercase_keys(&mut val);
+                let k = match k {
+                    Value::String(s) => Value::String(s.to_lowercase()),
+                    other => other,
+                };
+                m.insert(k, val);
+            }
+        }
+        Value::Sequence(items) => items.iter_mut().for_each(lowercase_keys),
+        _ => {}
+    }
+}
+
+/// Go's name for the type a YAML value decodes to (for RoadRunner's messages).
+pub fn go_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nil",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float64",
+        Value::Number(_) => "int",
+        Value::String(_) => "string",
+        Value::Sequence(_) => "[]interface {}",
+        Value::Mapping(_) => "map[string]interface {}",
+        Value::Tagged(_) => "tagged",
+    }
+}
+
+/// Every key of a mapping, as strings (non-string keys are shown as YAML).
+pub fn keys(v: &Value) -> Vec<String> {
+    v.as_mapping()
+        .map(|m| {
+            m.keys()
+                .map(|k| match k {
+                    Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other)
+                        .unwrap_or_default()
+                        .trim()
+                        .to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Expand `$VAR`, `${VAR}` and `${VAR:-default}` in every string of the tree.
 pub fn expand_tree(v: &mut Value) {
     match v {
@@ -95,6 +146,48 @@ pub fn as_string(v: &Value, key: &str) -> Result<String, (String, String)> {
         other => Err((
             key.to_string(),
             format!("expected a string, got {}", describe(other)),
+        )),
+    }
+}
+
+/// A list of strings with RoadRunner's weak typing: a single string is split
+/// on `,` (and each part trimmed), a scalar is a one-element list.
+pub fn as_string_list(v: &Value, key: &str) -> Result<Vec<String>, (String, String)> {
+    match v {
+        Value::Null => Ok(Vec::new()),
+        Value::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, x)| as_string(x, &format!("{key}[{i}]")))
+            .collect(),
+        Value::String(s) => Ok(s
+            .split(',')
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect()),
+        Value::Number(_) | Value::Bool(_) => Ok(vec![as_string(v, key)?]),
+        other => Err((
+            key.to_string(),
+            format!("expected a list of strings, got {}", describe(other)),
+        )),
+    }
+}
+
+/// A whole number that may be negative.
+pub fn as_i64(v: &Value, key: &str) -> Result<i64, (String, String)> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| (key.to_string(), format!("expected a whole number, got {n}"))),
+        Value::String(s) => s.trim().parse::<i64>().map_err(|_| {
+            (
+                key.to_string(),
+                format!("expected a whole number, got {s:?}"),
+            )
+        }),
+        other => Err((
+            key.to_string(),
+            format!("expected a number, got {}", describe(other)),
         )),
     }
 }
@@ -213,6 +306,24 @@ mod tests {
             Duration::from_secs(1)
         );
         assert!(parse_duration("10").unwrap() < Duration::from_micros(1));
+        for (input, want) in [
+            ("1h", Duration::from_secs(3600)),
+            ("2h45m", Duration::from_secs(9900)),
+            ("1.5s", Duration::from_millis(1500)),
+            ("500us", Duration::from_micros(500)),
+            ("500µs", Duration::from_micros(500)),
+            ("100ns", Duration::from_nanos(100)),
+            ("0", Duration::ZERO),
+        ] {
+            assert_eq!(parse_duration(input).unwrap(), want, "{input}");
+        }
+        for bad in ["", "s", "1d", "5 seconds", "-"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            as_duration(&Value::Number(60.into()), "k").unwrap(),
+            Duration::from_nanos(60)
+        );
         assert!(parse_duration("ten").is_err());
         assert!(parse_duration("10x").is_err());
     }
@@ -229,5 +340,8 @@ mod tests {
         assert_eq!(expand_env("${E:-def}", &l), "def");
         assert_eq!(expand_env("$B.", &l), ".");
         assert_eq!(expand_env("price $ 5", &l), "price $ 5");
+        assert_eq!(expand_env("a${}b", &l), "ab");
+        assert_eq!(expand_env("${A:-x}${B:-y}", &l), "1y");
+        assert_eq!(expand_env("$1", &l), "$1");
     }
 }

@@ -92,6 +92,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
     let started = std::time::Instant::now();
+    let _in_flight = crate::observe::metrics::request_started();
     let method = req.method().to_string();
     let path = req.uri().path().to_string();
     let resp = match build_request(&state, peer, req).await {
@@ -101,6 +102,7 @@ async fn handle(
         },
         Err(resp) => resp,
     };
+    crate::observe::metrics::request_finished(&resp, started);
     if state.cfg.access_logs {
         tracing::info!(
             target: "http",

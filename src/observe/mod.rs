@@ -1,31 +1,272 @@
-//! Logs: `logs.mode` / `level` / `encoding` onto tracing-subscriber.
+//! Logs (`logs.*` onto tracing-subscriber), the status endpoints and the
+//! Prometheus metrics.
+//!
+//! Log channels: RoadRunner gives each plugin its own logger
+//! (`logs.channels.<plugin>`). Our events map to those plugin names by
+//! target: `http` (the front end and access logs), `server` (PHP output,
+//! worker lives), `rpc`, `status`, `metrics`; everything else is the root
+//! logger's.
+
+pub mod metrics;
+pub mod status;
 
 use crate::config::LogsConfig;
-use tracing_subscriber::EnvFilter;
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::fmt::format::Writer;
+use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-/// Install the global subscriber. `RR_LOG` (an EnvFilter) overrides the level.
-pub fn init(cfg: &LogsConfig) {
-    if cfg.mode == "off" || cfg.mode == "none" {
-        return;
-    }
-    let level = match cfg.level.as_str() {
-        "panic" | "fatal" => "error",
-        l => l,
-    };
-    let filter = EnvFilter::try_from_env("RR_LOG").unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let res = if cfg.encoding == "json" {
-        builder.json().flatten_event(true).try_init()
-    } else if cfg.mode == "raw" {
-        builder
-            .without_time()
-            .with_level(false)
-            .with_target(false)
-            .try_init()
+/// The RoadRunner plugin (log channel) an event belongs to.
+pub fn channel_of(target: &str) -> &'static str {
+    if target == "http" || target.contains("::http") {
+        "http"
+    } else if target == "php" || target.contains("::pool") || target.contains("::serve") {
+        "server"
+    } else if target.contains("::rpc") {
+        "rpc"
+    } else if target.contains("::observe::status") {
+        "status"
+    } else if target.contains("::observe::metrics") {
+        "metrics"
     } else {
-        builder.with_target(true).try_init()
+        ""
+    }
+}
+
+/// Where log lines go: any mix of stdout, stderr and files.
+#[derive(Clone)]
+struct Sinks(Arc<Vec<Sink>>);
+
+enum Sink {
+    Stdout,
+    Stderr,
+    File(parking_lot::Mutex<std::fs::File>),
+}
+
+impl Sinks {
+    fn open(names: &[String]) -> Result<Sinks, String> {
+        let mut v = Vec::new();
+        for n in names {
+            v.push(match n.as_str() {
+                "stdout" => Sink::Stdout,
+                "stderr" => Sink::Stderr,
+                path => Sink::File(parking_lot::Mutex::new(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .map_err(|e| format!("cannot open the log file {path}: {e}"))?,
+                )),
+            });
+        }
+        Ok(Sinks(Arc::new(v)))
+    }
+
+    fn is_terminal(&self) -> bool {
+        self.0.iter().all(|s| match s {
+            Sink::Stdout => std::io::stdout().is_terminal(),
+            Sink::Stderr => std::io::stderr().is_terminal(),
+            Sink::File(_) => false,
+        })
+    }
+}
+
+impl Write for Sinks {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        for s in self.0.iter() {
+            let _ = match s {
+                Sink::Stdout => std::io::stdout().lock().write_all(buf),
+                Sink::Stderr => std::io::stderr().lock().write_all(buf),
+                Sink::File(f) => f.lock().write_all(buf),
+            };
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for Sinks {
+    type Writer = Sinks;
+    fn make_writer(&'a self) -> Sinks {
+        self.clone()
+    }
+}
+
+/// `logs.mode: raw`: the message only.
+struct RawFormat;
+
+impl<S, N> FormatEvent<S, N> for RawFormat
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        struct Msg<'w, 'a>(&'w mut Writer<'a>, std::fmt::Result);
+        impl tracing::field::Visit for Msg<'_, '_> {
+            fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+                if f.name() == "message" {
+                    self.1 = write!(self.0, "{v:?}");
+                }
+            }
+            fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+                if f.name() == "message" {
+                    self.1 = write!(self.0, "{v}");
+                }
+            }
+        }
+        let mut m = Msg(&mut writer, Ok(()));
+        event.record(&mut m);
+        m.1?;
+        writeln!(writer)
+    }
+}
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+fn level_of(l: &str) -> tracing::Level {
+    match l {
+        "error" => tracing::Level::ERROR,
+        "warn" => tracing::Level::WARN,
+        "info" => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    }
+}
+
+/// One fmt layer for a logger config, keeping events for which `pick` says yes.
+fn layer(
+    cfg: &LogsConfig,
+    env_filter: Option<EnvFilter>,
+    pick: impl Fn(&str) -> bool + Send + Sync + 'static,
+) -> Result<Option<BoxedLayer>, String> {
+    if cfg.mode == "off" {
+        return Ok(None);
+    }
+    let sinks = Sinks::open(&cfg.output)?;
+    // err_output is where RoadRunner's logger reports its own failures; we
+    // have none to report, but a bad path is still a start-up error.
+    Sinks::open(&cfg.err_output)?;
+    let ansi = sinks.is_terminal() && cfg.mode == "development";
+    let max = level_of(&cfg.level);
+    let base = tracing_subscriber::fmt::layer()
+        .with_writer(sinks)
+        .with_ansi(ansi);
+    let l: BoxedLayer = if cfg.mode == "raw" {
+        base.event_format(RawFormat).boxed()
+    } else if cfg.encoding == "json" {
+        base.json().flatten_event(true).boxed()
+    } else {
+        base.with_target(true).boxed()
     };
-    let _ = res;
+    Ok(Some(match env_filter {
+        Some(f) => l
+            .with_filter(f)
+            .with_filter(filter_fn(move |m| pick(m.target())))
+            .boxed(),
+        None => l
+            .with_filter(filter_fn(move |m| *m.level() <= max && pick(m.target())))
+            .boxed(),
+    }))
+}
+
+/// Install the global subscriber. `RR_LOG` (an EnvFilter such as
+/// `debug` or `php=warn`) overrides the configured levels.
+pub fn init(cfg: &LogsConfig) -> Result<(), String> {
+    let mut layers: Vec<BoxedLayer> = Vec::new();
+    let env = std::env::var("RR_LOG").ok().filter(|s| !s.is_empty());
+    let names: Vec<String> = cfg.channels.iter().map(|(n, _)| n.clone()).collect();
+    let root_names = names.clone();
+    if let Some(l) = layer(cfg, env.as_deref().map(EnvFilter::new), move |t: &str| {
+        let ch = channel_of(t);
+        ch.is_empty() || !root_names.iter().any(|n| n == ch)
+    })? {
+        layers.push(l);
+    }
+    for (name, ch) in &cfg.channels {
+        let name = name.clone();
+        if let Some(l) = layer(ch, env.as_deref().map(EnvFilter::new), move |t: &str| {
+            channel_of(t) == name
+        })? {
+            layers.push(l);
+        }
+    }
+    let _ = tracing_subscriber::registry().with(layers).try_init();
+    Ok(())
+}
+
+/// What the status, metrics and RPC servers look at while the server runs.
+pub struct Runtime {
+    pub pool: Arc<crate::pool::Pool>,
+    pub cfg: Arc<crate::config::Config>,
+    /// A stop signal arrived: /ready fails, /health says so.
+    pub stopping: std::sync::atomic::AtomicBool,
+    pub started: std::time::Instant,
+}
+
+impl Runtime {
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+pub type PlainResponse = hyper::Response<http_body_util::Full<bytes::Bytes>>;
+
+pub fn plain(
+    status: u16,
+    content_type: &'static str,
+    body: impl Into<bytes::Bytes>,
+) -> PlainResponse {
+    let mut r = hyper::Response::new(http_body_util::Full::new(body.into()));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(content_type) {
+        r.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+/// A small HTTP/1.1 server for the status and metrics endpoints: every
+/// request goes to `handler` (path, query).
+pub async fn serve_plain<F>(
+    listener: tokio::net::TcpListener,
+    read_timeout: std::time::Duration,
+    handler: Arc<F>,
+) where
+    F: Fn(&str, Option<&str>) -> PlainResponse + Send + Sync + 'static,
+{
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let handler = handler.clone();
+        tokio::spawn(async move {
+            let svc =
+                hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let r = handler(req.uri().path(), req.uri().query());
+                    async move { Ok::<_, std::convert::Infallible>(r) }
+                });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(read_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
+    }
 }

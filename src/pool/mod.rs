@@ -48,7 +48,6 @@ pub(crate) enum Ctl {
 
 /// What `Pool::snapshot` reports about one worker.
 #[derive(Debug, Clone)]
-#[allow(dead_code)] // read by rpc/ and observe/
 pub struct WorkerInfo {
     pub id: usize,
     /// Serving a request right now.
@@ -64,7 +63,6 @@ pub struct WorkerInfo {
     /// Zend allocator memory of the worker after its last request, bytes.
     pub memory: u64,
     /// When the current life started.
-    pub created: Instant,
     pub created_unix: std::time::SystemTime,
 }
 
@@ -306,7 +304,6 @@ impl Pool {
     }
 
     /// A snapshot of every worker, for `rr workers`, RPC and metrics.
-    #[allow(dead_code)] // used by rpc/ and observe/
     pub fn snapshot(&self) -> Vec<WorkerInfo> {
         self.shared
             .states
@@ -320,14 +317,12 @@ impl Pool {
                 total_execs: st.total_execs.load(Ordering::Relaxed),
                 lives: st.lives.load(Ordering::Relaxed),
                 memory: st.memory.load(Ordering::Relaxed),
-                created: *st.created.lock(),
                 created_unix: *st.created_unix.lock(),
             })
             .collect()
     }
 
     /// Worker restarts so far, by reason.
-    #[allow(dead_code)] // used by observe/ (metrics)
     pub fn restarts(&self) -> Vec<(Reason, u64)> {
         REASONS
             .iter()

@@ -38,7 +38,6 @@ impl Status {
     }
 
     /// RoadRunner's `statusStr`.
-    #[allow(dead_code)] // rpc/ and `rr workers`
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Inactive => "inactive",

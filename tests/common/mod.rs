@@ -9,6 +9,16 @@ use std::time::{Duration, Instant};
 
 pub const RR: &str = env!("CARGO_BIN_EXE_rr");
 
+/// A log file opened for appending: stdout and stderr of `rr` both go to it
+/// without overwriting each other (two `create`d handles would).
+fn log_file(p: &Path) -> std::fs::File {
+    std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(p)
+        .unwrap()
+}
+
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
@@ -65,12 +75,13 @@ impl App {
     /// Run `rr` with args in the app dir and wait for it (for failures).
     pub fn run(&self, args: &[&str], timeout: Duration) -> (Option<i32>, String) {
         let log = self.dir.join("run.log");
+        let _ = std::fs::remove_file(&log);
         let mut child = Command::new(RR)
             .args(args)
             .current_dir(&self.dir)
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .stdout(log_file(&log))
+            .stderr(log_file(&log))
             .spawn()
             .unwrap();
         let start = Instant::now();
@@ -93,6 +104,7 @@ impl App {
 
     pub fn serve_with(&self, extra: &[&str]) -> Server {
         let log = self.dir.join("server.log");
+        let _ = std::fs::remove_file(&log);
         let mut args = vec!["serve"];
         args.extend_from_slice(extra);
         let child = Command::new(RR)
@@ -100,8 +112,8 @@ impl App {
             .current_dir(&self.dir)
             .env("RR_LOG", "debug")
             .stdin(Stdio::null())
-            .stdout(std::fs::File::create(&log).unwrap())
-            .stderr(std::fs::File::options().append(true).open(&log).unwrap())
+            .stdout(log_file(&log))
+            .stderr(log_file(&log))
             .spawn()
             .unwrap();
         let mut s = Server {
@@ -169,6 +181,21 @@ impl Server {
             .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(20) {
+            if let Some(st) = child.try_wait().unwrap() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Wait for the server to exit by itself (after a signal the test sent).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let start = Instant::now();
+        while start.elapsed() < timeout {
             if let Some(st) = child.try_wait().unwrap() {
                 return st.code();
             }

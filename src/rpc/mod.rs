@@ -1,0 +1,394 @@
+//! Goridge RPC (contract.md §5) on `rpc.listen`: what `rr workers`,
+//! `rr reset` and PHP's `Spiral\Goridge\RPC\RPC` talk to.
+//!
+//! Frames: version 1, flags = codec, two options `[seq, len(method)]`,
+//! payload `method ‖ argument`. Replies carry the same options and codec;
+//! errors add the ERROR flag and carry `method ‖ message`. Codecs: JSON
+//! (0x08) and raw (0x04) for arguments; gob (what the Go `rr` sends) is
+//! refused with an error frame, since our own CLI speaks JSON.
+//!
+//! Workers are threads of this process, so `informer.Workers` reports each
+//! worker's id in `pid` (the same id the logs show as `worker=`), plus the
+//! extra keys `id`, `lives` and `totalExecs`.
+
+pub mod cli;
+pub mod client;
+
+use crate::config::Listen;
+use crate::observe::Runtime;
+use crate::relay::frame::{self, Decoder};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Plugins with workers (informer) and with a reset (resetter).
+const PLUGINS: &[&str] = &["http"];
+/// How long `resetter.Reset` waits for every worker to start a new life.
+const RESET_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub enum Listener {
+    Tcp(tokio::net::TcpListener),
+    Unix(tokio::net::UnixListener, std::path::PathBuf),
+}
+
+impl Listener {
+    pub async fn bind(addr: &Listen) -> std::io::Result<Listener> {
+        match addr {
+            Listen::Tcp(a) => Ok(Listener::Tcp(tokio::net::TcpListener::bind(a).await?)),
+            Listen::Unix(p) => {
+                // RoadRunner unlinks a stale socket file first.
+                if std::fs::symlink_metadata(p)
+                    .map(|m| {
+                        use std::os::unix::fs::FileTypeExt;
+                        m.file_type().is_socket()
+                    })
+                    .unwrap_or(false)
+                {
+                    let _ = std::fs::remove_file(p);
+                }
+                Ok(Listener::Unix(
+                    tokio::net::UnixListener::bind(p)?,
+                    p.clone(),
+                ))
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Listener::Unix(_, p) = self {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Accept connections forever (the task is dropped at shutdown).
+pub async fn serve(listener: Listener, rt: Arc<Runtime>) {
+    loop {
+        let accepted = match &listener {
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
+                let _ = s.set_nodelay(true);
+                let (r, w) = s.into_split();
+                (
+                    Box::new(r) as Box<dyn AsyncRead + Send + Unpin>,
+                    Box::new(w) as Box<dyn AsyncWrite + Send + Unpin>,
+                )
+            }),
+            Listener::Unix(l, _) => l.accept().await.map(|(s, _)| {
+                let (r, w) = s.into_split();
+                (
+                    Box::new(r) as Box<dyn AsyncRead + Send + Unpin>,
+                    Box::new(w) as Box<dyn AsyncWrite + Send + Unpin>,
+                )
+            }),
+        };
+        match accepted {
+            Ok((r, w)) => {
+                tokio::spawn(connection(r, w, rt.clone()));
+            }
+            Err(e) => {
+                tracing::warn!("rpc: accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+}
+
+async fn connection(
+    mut r: Box<dyn AsyncRead + Send + Unpin>,
+    mut w: Box<dyn AsyncWrite + Send + Unpin>,
+    rt: Arc<Runtime>,
+) {
+    // RPC payloads are small; 64 MiB bounds a hostile length field.
+    let mut dec = Decoder::new(64 << 20);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        dec.push(&buf[..n]);
+        loop {
+            let f = match dec.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("rpc: bad frame, closing the connection: {e}");
+                    return;
+                }
+            };
+            let Some(reply) = handle_frame(&rt, f).await else {
+                return;
+            };
+            if w.write_all(&reply).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// Answer one request frame; None closes the connection (not an RPC frame).
+async fn handle_frame(rt: &Runtime, f: frame::Frame) -> Option<Vec<u8>> {
+    if f.options.len() != 2 {
+        tracing::warn!(
+            "rpc: a request frame needs 2 options (seq, method length), got {}",
+            f.options.len()
+        );
+        return None;
+    }
+    let (seq, mlen) = (f.options[0], f.options[1] as usize);
+    if mlen > f.payload.len() {
+        tracing::warn!("rpc: method length {mlen} beyond the payload");
+        return None;
+    }
+    let method = String::from_utf8_lossy(&f.payload[..mlen]).into_owned();
+    let arg = &f.payload[mlen..];
+    let codec = f.flags & !(frame::ERROR | frame::CONTROL);
+    let result = match codec {
+        frame::CODEC_JSON => {
+            let v: Result<Value, String> = if arg.is_empty() {
+                Ok(Value::Null)
+            } else {
+                serde_json::from_slice(arg).map_err(|e| format!("cannot decode the argument: {e}"))
+            };
+            match v {
+                Ok(v) => call(rt, &method, v).await,
+                Err(e) => Err(e),
+            }
+        }
+        frame::CODEC_RAW => {
+            call(
+                rt,
+                &method,
+                Value::String(String::from_utf8_lossy(arg).into()),
+            )
+            .await
+        }
+        other => Err(format!(
+            "codec {other:#04x} is not supported: rustrunner's RPC speaks JSON (0x08); \
+             use rustrunner's own rr CLI"
+        )),
+    };
+    tracing::debug!(method = %method, ok = result.is_ok(), "rpc call");
+    let reply_codec = if codec == frame::CODEC_RAW {
+        frame::CODEC_RAW
+    } else {
+        frame::CODEC_JSON
+    };
+    Some(match result {
+        Ok(v) => {
+            let body = if reply_codec == frame::CODEC_RAW {
+                match v {
+                    Value::String(s) => s.into_bytes(),
+                    other => other.to_string().into_bytes(),
+                }
+            } else {
+                serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec())
+            };
+            frame::encode(
+                reply_codec,
+                0,
+                &[seq, mlen as u32],
+                &[method.as_bytes(), &body],
+            )
+        }
+        Err(e) => frame::encode(
+            reply_codec | frame::ERROR,
+            0,
+            &[seq, mlen as u32],
+            &[method.as_bytes(), e.as_bytes()],
+        ),
+    })
+}
+
+fn plugin_arg(v: &Value) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(format!("expected a plugin name (string), got {other}")),
+    }
+}
+
+fn known_plugin(p: &str) -> Result<(), String> {
+    if PLUGINS.contains(&p) {
+        Ok(())
+    } else {
+        Err(format!(
+            "plugin {p} not found (plugins with workers: {})",
+            PLUGINS.join(", ")
+        ))
+    }
+}
+
+async fn call(rt: &Runtime, method: &str, arg: Value) -> Result<Value, String> {
+    match method {
+        "rpc.Version" => Ok(json!(crate::serve::VERSION)),
+        // Go encodes []byte as base64 in JSON.
+        "rpc.Config" => Ok(json!(base64(
+            &serde_json::to_vec(&rt.cfg.merged).unwrap_or_default()
+        ))),
+        "informer.List" | "resetter.List" => Ok(json!(PLUGINS)),
+        "informer.Workers" => {
+            let p = plugin_arg(&arg)?;
+            known_plugin(&p)?;
+            Ok(json!({ "workers": workers(rt) }))
+        }
+        "informer.AddWorker" | "informer.RemoveWorker" => {
+            let p = plugin_arg(&arg)?;
+            known_plugin(&p)?;
+            Err(format!(
+                "{method}: not supported yet: the {p} pool has a fixed number of workers \
+                 (http.pool.num_workers); change it and restart"
+            ))
+        }
+        "informer.Jobs" => Err("the jobs plugin is not supported by rustrunner".into()),
+        "resetter.Reset" => {
+            let p = plugin_arg(&arg)?;
+            known_plugin(&p)?;
+            reset(rt).await?;
+            Ok(json!(true))
+        }
+        _ => {
+            let service = method.split('.').next().unwrap_or("");
+            if ["rpc", "informer", "resetter"].contains(&service) {
+                Err(format!("rpc: can't find method {method}"))
+            } else {
+                Err(format!("rpc: can't find service {method}"))
+            }
+        }
+    }
+}
+
+/// Rolling restart: every worker leaves at its request boundary; returns
+/// once each has started a new life.
+pub async fn reset(rt: &Runtime) -> Result<(), String> {
+    let before: Vec<u64> = rt.pool.snapshot().iter().map(|w| w.lives).collect();
+    tracing::info!("reset: restarting every http worker at its request boundary");
+    rt.pool.reset();
+    let start = Instant::now();
+    loop {
+        let now = rt.pool.snapshot();
+        if now.iter().zip(&before).all(|(w, b)| w.lives > *b) {
+            tracing::info!(
+                ms = start.elapsed().as_millis() as u64,
+                "reset: every http worker restarted"
+            );
+            return Ok(());
+        }
+        if rt.is_stopping() {
+            return Err("the server is stopping".into());
+        }
+        if start.elapsed() > RESET_TIMEOUT {
+            return Err(format!(
+                "reset: not every worker restarted within {RESET_TIMEOUT:?} (a long request?)"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn workers(rt: &Runtime) -> Vec<Value> {
+    let cpu = thread_cpu();
+    let command = rt.cfg.server.command.join(" ");
+    rt.pool
+        .snapshot()
+        .into_iter()
+        .map(|w| {
+            // RoadRunner's fsm state (ready, working, ttlReached, ...).
+            let (status, status_str) = (w.status as u8, w.status.as_str());
+            let created = w
+                .created_unix
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as i64)
+                .unwrap_or(0);
+            let cpu = cpu
+                .iter()
+                .find(|(name, _)| *name == format!("php-worker-{}", w.id))
+                .map(|(_, c)| *c)
+                .unwrap_or(0.0);
+            json!({
+                "pid": w.id,
+                "status": status,
+                "numExecs": w.execs,
+                "created": created,
+                "memoryUsage": w.memory,
+                "CPUPercent": cpu,
+                "command": command,
+                "statusStr": status_str,
+                "id": w.id,
+                "lives": w.lives,
+                "totalExecs": w.total_execs,
+            })
+        })
+        .collect()
+}
+
+/// Lifetime CPU % of every thread of this process, by thread name (Linux).
+fn thread_cpu() -> Vec<(String, f64)> {
+    // USER_HZ is 100 on every Linux ABI Rust targets.
+    const HZ: f64 = 100.0;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc/self/task") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        // After the name: state is field 3; utime 14, stime 15, starttime 22.
+        let num = |i: usize| f.get(i - 3).and_then(|x| x.parse::<f64>().ok());
+        let (Some(ut), Some(st), Some(start)) = (num(14), num(15), num(22)) else {
+            continue;
+        };
+        let alive = uptime - start / HZ;
+        let pct = if alive > 0.0 {
+            (ut + st) / HZ / alive * 100.0
+        } else {
+            0.0
+        };
+        out.push((name, pct));
+    }
+    out
+}
+
+/// Standard base64 with padding.
+pub fn base64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
+    for c in data.chunks(3) {
+        let b = [c[0], *c.get(1).unwrap_or(&0), *c.get(2).unwrap_or(&0)];
+        let n = (b[0] as u32) << 16 | (b[1] as u32) << 8 | b[2] as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+    }
+}

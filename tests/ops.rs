@@ -1,0 +1,585 @@
+//! Operating the server: config errors, `rr serve --test`, `rr workers`,
+//! `rr reset`, RPC from PHP, status and metrics endpoints, logs, signals.
+//! The real `rr` binary, real PHP, real HTTP and RPC on 127.0.0.1.
+
+mod common;
+
+use common::*;
+use std::collections::HashSet;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Ports {
+    rpc: u16,
+    status: u16,
+    metrics: u16,
+}
+
+/// An app running tests/fixtures/ops.php with RPC, status and metrics on.
+fn ops_app(name: &str, workers: usize, extra: &str) -> (App, Ports) {
+    let ports = Ports {
+        rpc: free_port(),
+        status: free_port(),
+        metrics: free_port(),
+    };
+    let yaml = format!(
+        "version: \"3\"\nserver:\n  command: \"php ops.php\"\nhttp:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: {workers}\nrpc:\n  listen: tcp://127.0.0.1:{}\nstatus:\n  address: 127.0.0.1:{}\nmetrics:\n  address: 127.0.0.1:{}\nlogs:\n  level: debug\n{extra}",
+        ports.rpc, ports.status, ports.metrics
+    );
+    let a = App::new(name, &yaml);
+    a.fixture("ops.php");
+    a.file(
+        "autoload.php",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/episodes/offline-autoload.php"
+        ))
+        .unwrap(),
+    );
+    (a, ports)
+}
+
+fn get_port(port: u16, path: &str) -> Resp {
+    request(ureq::get(&format!("http://127.0.0.1:{port}{path}")), None)
+}
+
+fn worker_ids(s: &Server, n: usize) -> HashSet<String> {
+    // Enough requests over separate connections to reach every worker.
+    let mut ids = HashSet::new();
+    for _ in 0..n * 20 {
+        ids.insert(s.get("/").header("X-Worker").unwrap_or("").to_string());
+        if ids.len() == n {
+            break;
+        }
+    }
+    ids
+}
+
+fn kill(pid: u32, sig: &str) {
+    let st = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// Start a request in a thread; returns its handle.
+fn spawn_get(url: String) -> std::thread::JoinHandle<Result<(u16, String), String>> {
+    std::thread::spawn(
+        move || match ureq::get(&url).timeout(Duration::from_secs(60)).call() {
+            Ok(r) => Ok((r.status(), r.into_string().unwrap_or_default())),
+            Err(ureq::Error::Status(c, r)) => Ok((c, r.into_string().unwrap_or_default())),
+            Err(e) => Err(e.to_string()),
+        },
+    )
+}
+
+fn wait_file(p: &std::path::Path) {
+    let start = Instant::now();
+    while !p.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} never appeared",
+            p.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn config_errors_exit_1_and_name_file_and_key() {
+    for (yaml, key) in [
+        ("server:\n  command: php w.php\n", "version"),
+        ("version: 3\nserver:\n  command: php w.php\n", "version"),
+        (
+            "version: \"3\"\nserver:\n  command: php w.php\nhttp:\n  address: 127.0.0.1:1\n  pool:\n    allocate_timeout: 5 seconds\n",
+            "http.pool.allocate_timeout",
+        ),
+        (
+            "version: \"3\"\nserver:\n  command: php w.php\nhttp:\n  address: 127.0.0.1:1\nrpc:\n  listen: 6001\n",
+            "rpc.listen",
+        ),
+        (
+            "version: \"3\"\nserver:\n  command: php w.php\n  user: nobody\nhttp:\n  address: 127.0.0.1:1\n",
+            "server.user",
+        ),
+        (
+            "version: \"3\"\nserver:\n  command: php w.php\nhttp:\n  address: 127.0.0.1:1\nlogs:\n  encoding: xml\n",
+            "logs.encoding",
+        ),
+    ] {
+        let a = App::new("cfgerr", yaml);
+        let (code, out) = a.run(&["serve"], Duration::from_secs(30));
+        assert_eq!(code, Some(1), "{yaml}\n{out}");
+        assert!(out.contains(".rr.yaml") && out.contains(key), "{key}: {out}");
+    }
+    // -o errors too.
+    let a = App::new("cfgerr-o", "version: \"3\"\n");
+    let (code, out) = a.run(&["serve", "-o", "http.address="], Duration::from_secs(30));
+    assert_eq!(code, Some(1));
+    assert!(out.contains("value should not be empty"), "{out}");
+}
+
+#[test]
+fn serve_test_flag_starts_workers_and_exits_0() {
+    let (a, _) = ops_app("servetest", 2, "jobs:\n  num_pollers: 1\n");
+    let (code, out) = a.run(&["serve", "--test"], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("http server started"), "{out}");
+    assert!(out.contains("jobs: the plugin is not supported"), "{out}");
+    // A worker that cannot start fails the test run.
+    a.file("ops.php", "<?php exit(3);\n");
+    let (code, out) = a.run(&["serve", "--test"], Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{out}");
+}
+
+#[test]
+fn version_flag() {
+    let out = Command::new(RR).arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let s = String::from_utf8_lossy(&out.stdout);
+    assert!(s.starts_with("rr version "), "{s}");
+}
+
+#[test]
+fn workers_and_reset_over_rpc() {
+    let (a, _) = ops_app("workers", 2, "");
+    let s = a.serve();
+    let before = worker_ids(&s, 2);
+    assert_eq!(before.len(), 2);
+
+    let (code, out) = a.run(&["workers"], Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Workers of [http]:"), "{out}");
+    assert!(
+        out.contains("| ID ") && out.contains("STATUS") && out.contains("CPU%"),
+        "{out}"
+    );
+    let rows: Vec<&str> = out
+        .lines()
+        .filter(|l| l.starts_with("| 0 ") || l.starts_with("| 1 "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{out}");
+    assert!(rows.iter().all(|r| r.contains("ready")), "{out}");
+    let (code, out) = a.run(&["workers", "nope"], Duration::from_secs(30));
+    assert_eq!(code, Some(0));
+    assert!(out.contains("plugin nope not found"), "{out}");
+
+    let (code, out) = a.run(&["reset"], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("resetting plugin: [http]") && out.contains("plugin reset: [http]"),
+        "{out}"
+    );
+    let after = worker_ids(&s, 2);
+    assert!(
+        before.is_disjoint(&after),
+        "new lives after reset: {before:?} {after:?}"
+    );
+
+    // -o reaches the client side too: a wrong RPC port fails clearly.
+    let (code, out) = a.run(
+        &[
+            "workers",
+            "-o",
+            &format!("rpc.listen=tcp://127.0.0.1:{}", free_port()),
+        ],
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(1));
+    assert!(out.contains("cannot connect to the RPC server"), "{out}");
+}
+
+#[test]
+fn workers_without_rpc_section_says_so() {
+    let a = App::new(
+        "norpc",
+        "version: \"3\"\nserver:\n  command: php w.php\nhttp:\n  address: 127.0.0.1:1\n",
+    );
+    let (code, out) = a.run(&["workers"], Duration::from_secs(30));
+    assert_eq!(code, Some(1));
+    assert!(
+        out.contains("rpc service not specified in the configuration"),
+        "{out}"
+    );
+}
+
+#[test]
+fn reset_under_load_fails_no_request() {
+    let (a, _) = ops_app("resetload", 3, "");
+    let s = a.serve();
+    let stop = Arc::new(AtomicBool::new(false));
+    let ok = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(parking_lot_free::Failures::default());
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+        let url = s.url("/");
+        clients.push(std::thread::spawn(move || {
+            let agent = ureq::AgentBuilder::new().build();
+            while !stop.load(Ordering::Relaxed) {
+                match agent.get(&url).timeout(Duration::from_secs(60)).call() {
+                    Ok(r) if r.status() == 200 => {
+                        ok.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => failed.push(format!("status {}", r.status())),
+                    Err(e) => failed.push(e.to_string()),
+                }
+            }
+        }));
+    }
+    // Wait until the load runs, then reset three times under it.
+    while ok.load(Ordering::Relaxed) < 50 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for _ in 0..3 {
+        let (code, out) = a.run(&["reset", "-s"], Duration::from_secs(60));
+        assert_eq!(code, Some(0), "{out}");
+    }
+    let served_during = ok.load(Ordering::Relaxed);
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+    let failures = failed.take();
+    assert!(
+        failures.is_empty(),
+        "failed requests during reset: {failures:?}"
+    );
+    assert!(served_during >= 50);
+    // Every worker restarted (3 resets × 3 workers), as metrics count them.
+    let m = get_port(ports_of(&a).metrics, "/metrics").text();
+    let restarts: u64 = m
+        .lines()
+        .find(|l| l.starts_with("rr_http_worker_restarts_total{reason=\"reset\"}"))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(restarts >= 9, "{m}");
+    println!(
+        "reset under load: {} requests, {} failed",
+        ok.load(Ordering::Relaxed),
+        failures.len()
+    );
+}
+
+/// The ports an ops app was given (read back from its config).
+fn ports_of(a: &App) -> Ports {
+    let y = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+    let port_after = |key: &str| -> u16 {
+        let i = y.find(key).unwrap() + key.len();
+        let rest = &y[i..];
+        let colon = rest.find("127.0.0.1:").unwrap() + "127.0.0.1:".len();
+        rest[colon..]
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect::<String>()
+            .parse()
+            .unwrap()
+    };
+    Ports {
+        rpc: port_after("rpc:"),
+        status: port_after("status:"),
+        metrics: port_after("metrics:"),
+    }
+}
+
+mod parking_lot_free {
+    use std::sync::Mutex;
+    #[derive(Default)]
+    pub struct Failures(Mutex<Vec<String>>);
+    impl Failures {
+        pub fn push(&self, s: String) {
+            self.0.lock().unwrap().push(s);
+        }
+        pub fn take(&self) -> Vec<String> {
+            std::mem::take(&mut self.0.lock().unwrap())
+        }
+    }
+}
+
+#[test]
+fn sigterm_drains_in_flight_requests() {
+    let (a, p) = ops_app("drain", 2, "");
+    let mut s = a.serve();
+    let marks: Vec<_> = (0..2).map(|i| a.dir.join(format!("mark{i}"))).collect();
+    let slow: Vec<_> = marks
+        .iter()
+        .map(|m| spawn_get(s.url(&format!("/slow?ms=1500&mark={}", m.display()))))
+        .collect();
+    for m in &marks {
+        wait_file(m);
+    }
+    kill(s.pid(), "TERM");
+    // While draining: /ready fails, /health stays up and says why.
+    assert!(s.wait_log("stopping: no new connections", Duration::from_secs(10)));
+    let ready = get_port(p.status, "/ready");
+    assert_eq!(ready.status, 503, "{}", ready.text());
+    let health = get_port(p.status, "/health");
+    assert_eq!(health.status, 200);
+    assert!(health.text().contains("service is shutting down"));
+    for h in slow {
+        let (code, body) = h.join().unwrap().expect("the in-flight request completes");
+        assert_eq!(code, 200);
+        assert!(body.starts_with("slow done"), "{body}");
+    }
+    assert_eq!(s.wait_exit(Duration::from_secs(30)), Some(0), "{}", s.log());
+    assert!(s
+        .log()
+        .contains("stop signal received, grace timeout is: 60 seconds"));
+}
+
+#[test]
+fn second_signal_forces_exit_1() {
+    let (a, _) = ops_app("force", 1, "");
+    let s = a.serve();
+    let mark = a.dir.join("mark");
+    let slow = spawn_get(s.url(&format!("/slow?ms=20000&mark={}", mark.display())));
+    wait_file(&mark);
+    kill(s.pid(), "TERM");
+    assert!(s.wait_log("stopping: no new connections", Duration::from_secs(10)));
+    kill(s.pid(), "INT");
+    let mut s = s;
+    assert_eq!(s.wait_exit(Duration::from_secs(30)), Some(1), "{}", s.log());
+    assert!(s.log().contains("exit forced"));
+    let _ = slow.join();
+}
+
+#[test]
+fn sighup_restarts_workers() {
+    let (a, _) = ops_app("sighup", 2, "");
+    let mut s = a.serve();
+    let before = worker_ids(&s, 2);
+    kill(s.pid(), "HUP");
+    assert!(
+        s.wait_log("every http worker restarted", Duration::from_secs(30)),
+        "{}",
+        s.log()
+    );
+    let after = worker_ids(&s, 2);
+    assert!(before.is_disjoint(&after), "{before:?} {after:?}");
+    assert_eq!(s.stop(), Some(0));
+}
+
+#[test]
+fn status_endpoints() {
+    let (a, p) = ops_app("status", 1, "");
+    let s = a.serve();
+    for path in [
+        "/health",
+        "/ready",
+        "/health?plugin=http",
+        "/ready?plugin=http",
+    ] {
+        let r = get_port(p.status, path);
+        assert_eq!(r.status, 200, "{path}");
+        let j = r.json();
+        assert_eq!(j[0]["plugin_name"], "http", "{path}");
+        assert_eq!(j[0]["status_code"], 200, "{path}");
+    }
+    // A plugin without checks is left out.
+    let r = get_port(p.status, "/health?plugin=jobs");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), serde_json::json!([]));
+    // Busy workers do not make the server unready (requests queue).
+    let mark = a.dir.join("mark");
+    let slow = spawn_get(s.url(&format!("/slow?ms=1000&mark={}", mark.display())));
+    wait_file(&mark);
+    assert_eq!(get_port(p.status, "/ready").status, 200);
+    assert_eq!(slow.join().unwrap().unwrap().0, 200);
+    assert_eq!(get_port(p.status, "/nope").status, 404);
+}
+
+#[test]
+fn unavailable_status_code_is_used() {
+    let (a, p) = ops_app("status503", 1, "");
+    // Rewrite the status section with a custom code.
+    let y = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+    std::fs::write(
+        a.dir.join(".rr.yaml"),
+        y.replace(
+            &format!("status:\n  address: 127.0.0.1:{}\n", p.status),
+            &format!(
+                "status:\n  address: 127.0.0.1:{}\n  unavailable_status_code: 599\n",
+                p.status
+            ),
+        ),
+    )
+    .unwrap();
+    let s = a.serve();
+    let mark = a.dir.join("mark");
+    let slow = spawn_get(s.url(&format!("/slow?ms=1500&mark={}", mark.display())));
+    wait_file(&mark);
+    kill(s.pid(), "TERM");
+    assert!(s.wait_log("stopping: no new connections", Duration::from_secs(10)));
+    assert_eq!(get_port(p.status, "/ready").status, 599);
+    let _ = slow.join();
+}
+
+#[test]
+fn metrics_endpoint() {
+    let (a, p) = ops_app("metrics", 2, "");
+    let s = a.serve();
+    for _ in 0..5 {
+        assert_eq!(s.get("/").status, 200);
+    }
+    let r = get_port(p.metrics, "/metrics");
+    assert_eq!(r.status, 200);
+    let m = r.text();
+    for needle in [
+        "rr_http_total_workers 2",
+        "rr_http_workers_ready 2",
+        "rr_http_workers_working 0",
+        "rr_http_request_total{status=\"200\"} 5",
+        "rr_http_request_duration_seconds_bucket{le=\"0.005\",status=\"200\"}",
+        "rr_http_request_duration_seconds_count{status=\"200\"} 5",
+        "rr_http_requests_queue 0",
+        "rr_http_no_free_workers_total 0",
+        "rr_http_worker_memory_bytes{pid=\"0\"}",
+        "rr_http_worker_state{state=\"ready\",pid=\"1\"} 0",
+        "rr_http_uptime_seconds",
+    ] {
+        assert!(m.contains(needle), "missing {needle:?} in\n{m}");
+    }
+    // Any path answers, as RoadRunner's handler does.
+    assert!(get_port(p.metrics, "/")
+        .text()
+        .contains("rr_http_total_workers"));
+}
+
+#[test]
+fn php_worker_calls_rpc() {
+    for listen in ["tcp", "unix"] {
+        let (a, p) = ops_app("phprpc", 2, "");
+        if listen == "unix" {
+            let y = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+            std::fs::write(
+                a.dir.join(".rr.yaml"),
+                y.replace(
+                    &format!("tcp://127.0.0.1:{}", p.rpc),
+                    &format!("unix://{}/rr.sock", a.dir.display()),
+                ),
+            )
+            .unwrap();
+        }
+        let s = a.serve();
+        let j = s.get("/rpc").json();
+        assert!(j.get("exception").is_none(), "{listen}: {j}");
+        assert!(j["rr_rpc"].as_str().unwrap().starts_with(listen), "{j}");
+        // The server's own RPC class (no spiral/goridge installed).
+        assert!(j["class"].as_str().unwrap().contains("RPC/RPC.php"), "{j}");
+        assert_eq!(j["version"], env!("CARGO_PKG_VERSION"));
+        let ws = j["workers"]["workers"].as_array().unwrap();
+        assert_eq!(ws.len(), 2, "{j}");
+        // The worker making the call is working, and says so.
+        assert!(ws.iter().any(|w| w["statusStr"] == "working"), "{j}");
+        assert!(ws.iter().all(|w| w["created"].as_i64().unwrap() > 0), "{j}");
+        assert_eq!(j["list"], serde_json::json!(["http"]));
+        assert!(
+            j["error"]
+                .as_str()
+                .unwrap()
+                .contains("can't find service nope.Method"),
+            "{j}"
+        );
+        assert_eq!(j["after_error"], serde_json::json!(["http"]));
+        // The CLI works over the same socket.
+        let (code, out) = a.run(&["workers"], Duration::from_secs(30));
+        assert_eq!(code, Some(0), "{listen}: {out}");
+    }
+}
+
+#[test]
+fn logs_go_where_configured_tagged_with_the_worker() {
+    let (a, _) = ops_app("logs", 1, "");
+    let y = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+    let log_file = a.dir.join("rr.log");
+    std::fs::write(
+        a.dir.join(".rr.yaml"),
+        y.replace(
+            "logs:\n  level: debug\n",
+            &format!(
+                "logs:\n  mode: production\n  level: info\n  output: {}\n  channels:\n    http:\n      level: error\n",
+                log_file.display()
+            ),
+        )
+        .replace("  pool:\n", "  access_logs: true\n  pool:\n"),
+    )
+    .unwrap();
+    // The harness forces RR_LOG=debug; run without it to see the config's levels.
+    let log = a.dir.join("server.log");
+    let mut child = Command::new(RR)
+        .arg("serve")
+        .current_dir(&a.dir)
+        .env_remove("RR_LOG")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(a.dir.join("server.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !std::fs::read_to_string(&log_file)
+        .unwrap_or_default()
+        .contains("http server started")
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "no start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = request(ureq::get(&format!("http://127.0.0.1:{}/log", a.port)), None);
+    assert_eq!(r.text(), "logged");
+    let wait_for = |needle: &str| {
+        let start = Instant::now();
+        loop {
+            let t = std::fs::read_to_string(&log_file).unwrap_or_default();
+            if t.contains(needle) {
+                return t;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "{needle:?} not in\n{t}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let t = wait_for("stray echo from php");
+    wait_for("stderr line from php");
+    wait_for("error_log line from php");
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let _ = child.wait();
+    // production → JSON lines; PHP output carries the worker id.
+    for line in t.lines().filter(|l| l.contains("from php")) {
+        let j: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(j["worker"], 0, "{line}");
+    }
+    // Nothing below info; the http channel is at error, so no access lines.
+    assert!(!t.contains("\"DEBUG\""), "{t}");
+    assert!(!t.contains("http access"), "{t}");
+    // stderr got nothing of it.
+    let err = std::fs::read_to_string(a.dir.join("server.err")).unwrap_or_default();
+    assert!(!err.contains("from php"), "{err}");
+}
+
+#[test]
+fn dotenv_overrides_and_workdir() {
+    let (a, _) = ops_app("dotenv", 1, "");
+    let y = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+    std::fs::write(
+        a.dir.join(".rr.yaml"),
+        y.replace(
+            &format!("address: 127.0.0.1:{}", a.port),
+            "address: ${RR_T_HTTP_ADDR:-127.0.0.1:1}",
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        a.dir.join("test.env"),
+        format!("RR_T_HTTP_ADDR=127.0.0.1:{}\n", a.port),
+    )
+    .unwrap();
+    // --dotenv feeds ${...}; -o num_workers=2 overrides the file.
+    let mut s = a.serve_with(&["--dotenv", "test.env", "-o", "http.pool.num_workers=2"]);
+    assert_eq!(worker_ids(&s, 2).len(), 2);
+    assert_eq!(s.stop(), Some(0));
+}
