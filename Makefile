@@ -7,7 +7,7 @@ CARGO ?= cargo
 EPISODE0 := episodes/0-first-contact/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps php build release serve test lint unit integration episode0-vendor clean
+.PHONY: all deps php build release serve test lint unit integration episode0-vendor clean bench bench-deps
 
 all: build
 
@@ -56,3 +56,14 @@ test: php episode0-vendor
 
 clean:
 	$(CARGO) clean
+
+# Benchmarks (bench/run.py): every target side by side in one run.
+bench-deps: deps
+	@missing=""; for p in wrk nginx php8.2-fpm; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+bench: php bench-deps
+	python3 bench/run.py
