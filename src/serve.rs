@@ -3,7 +3,7 @@
 //! SIGHUP.
 
 use crate::config::Config;
-use crate::http::{self, HttpState};
+use crate::http;
 use crate::php::Engine;
 use crate::phplib;
 use crate::pool::{Pool, WorkerSpec};
@@ -181,10 +181,14 @@ pub fn run(cfg: Config) -> Result<()> {
         .context("cannot start the async runtime")?;
 
     let result = rt.block_on(async {
-        // Bind first, so a busy port fails before PHP workers start.
-        let listener = http::bind(&cfg.http.address)
+        // Bind first, so a busy port or a bad file fails before PHP workers start.
+        for w in &cfg.http.warnings {
+            tracing::warn!("config {}: {w}", cfg.file.display());
+        }
+        let prepared = http::prepare(&cfg.http)
             .await
-            .map_err(|e| anyhow!("http: cannot listen on {}: {e}", cfg.http.address))?;
+            .map_err(|e| anyhow!(e.describe(&cfg.file)))?;
+        let addresses = prepared.addresses();
         let pool_cfg = cfg.http.pool.clone();
         let pool = tokio::task::spawn_blocking(move || Pool::start(spec, pool_cfg))
             .await
@@ -192,18 +196,18 @@ pub fn run(cfg: Config) -> Result<()> {
             .map_err(|e| anyhow!("{e}"))?;
         let pool = Arc::new(pool);
         tracing::info!(
-            address = %cfg.http.address,
+            address = %addresses,
             workers = cfg.http.pool.num_workers,
             php = %Engine::version(),
             "http server started"
         );
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let state = Arc::new(HttpState {
-            pool: pool.clone(),
-            cfg: cfg.http.clone(),
-            tls: false,
-        });
-        let server = tokio::spawn(http::serve(listener, state, stop_rx));
+        let server = tokio::spawn(http::serve(
+            prepared,
+            pool.clone(),
+            cfg.http.clone(),
+            stop_rx,
+        ));
 
         wait_for_signals(&pool).await;
         tracing::info!("stopping: no new connections; finishing in-flight requests");

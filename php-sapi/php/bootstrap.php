@@ -30,6 +30,7 @@ declare(strict_types=1);
         'spiral\roadrunner\http\psr7workerinterface' => ['RustRunner\Worker\Http\PSR7WorkerInterface', 'Http/PSR7WorkerInterface.php'],
         'spiral\roadrunner\http\psr7worker' => ['RustRunner\Worker\Http\PSR7Worker', 'Http/PSR7Worker.php'],
         'spiral\roadrunner\http\globalstate' => ['RustRunner\Worker\Http\GlobalState', 'Http/GlobalState.php'],
+        'spiral\roadrunner\http\exception\streamstoppedexception' => ['RustRunner\Worker\Http\Exception\StreamStoppedException', 'Http/Exception/StreamStoppedException.php'],
     ];
 
     $entry = $map[\strtolower(\ltrim($class, '\\'))] ?? null;

@@ -2,7 +2,7 @@
 //! then validate into typed config. Every error names the file, the key path
 //! and the problem.
 
-mod http;
+pub mod http;
 mod pool;
 mod value;
 
