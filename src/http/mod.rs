@@ -143,6 +143,8 @@ pub struct HttpState {
 /// What a request knows about its connection.
 struct ConnInfo {
     peer: SocketAddr,
+    /// Our side, for requests without a Host (HTTP/1.0).
+    local: Option<SocketAddr>,
     tls: bool,
     interim: Interim,
     /// Plain listener with `ssl.redirect`: the https port to send clients to.
@@ -154,9 +156,14 @@ struct ConnInfo {
 pub async fn serve(
     prepared: Prepared,
     pool: Arc<Pool>,
-    cfg: HttpConfig,
+    mut cfg: HttpConfig,
     shutdown: watch::Receiver<bool>,
 ) {
+    // Upload descriptors carry absolute paths.
+    cfg.uploads.dir = Some(match cfg.uploads.dir.take() {
+        Some(d) => std::fs::canonicalize(&d).unwrap_or(d),
+        None => std::env::temp_dir(),
+    });
     let redirect_port = match &cfg.ssl {
         Some(s) if s.redirect => s.address.rsplit(':').next().and_then(|p| p.parse().ok()),
         _ => None,
@@ -208,20 +215,21 @@ async fn accept_loop(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
                 let state = state.clone();
                 let shutdown = shutdown.clone();
                 let tls = tls.clone();
                 conns.spawn(async move {
                     match tls {
                         None => {
-                            let info = ConnInfo { peer, tls: false, interim: Interim::default(), redirect_port };
+                            let info = ConnInfo { peer, local, tls: false, interim: Interim::default(), redirect_port };
                             serve_conn(stream, info, state, shutdown).await;
                         }
                         Some(acc) => {
                             let hs = tokio::time::timeout(state.cfg.timeouts.read_header, acc.accept(stream)).await;
                             match hs {
                                 Ok(Ok(s)) => {
-                                    let info = ConnInfo { peer, tls: true, interim: Interim::default(), redirect_port: None };
+                                    let info = ConnInfo { peer, local, tls: true, interim: Interim::default(), redirect_port: None };
                                     serve_conn(s, info, state, shutdown).await;
                                 }
                                 Ok(Err(e)) => tracing::debug!("TLS handshake with {peer} failed: {e}"),
@@ -830,6 +838,7 @@ async fn build_request(
         .and_then(|h| h.to_str().ok())
         .map(str::to_string)
         .or_else(|| parts.uri.authority().map(|a| a.to_string()))
+        .or_else(|| conn.local.map(|a| a.to_string()))
         .unwrap_or_default();
     let target = parts
         .uri

@@ -93,8 +93,8 @@ where
             .extension()
             .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
             .unwrap_or_default();
-        let forbidden = cfg.forbid.contains(&ext)
-            || (!cfg.allow.is_empty() && !cfg.allow.contains(&ext));
+        let forbidden =
+            cfg.forbid.contains(&ext) || (!cfg.allow.is_empty() && !cfg.allow.contains(&ext));
         let (error, size, tmp) = if forbidden {
             while field.chunk().await.map_err(multer_error)?.is_some() {}
             (8, 0u64, String::new())
