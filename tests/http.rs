@@ -934,7 +934,7 @@ fn stalled_client_does_not_pin_the_worker() {
     let a = http_app(
         "slow",
         Api::Relay,
-        "  timeouts:\n    write: 2s\n    read_header: 2s\n",
+        "  timeouts:\n    write: 2s\n    read_header: 2s\n    read: 1s\n",
     );
     let s = a.serve();
     // A client asks for 64 MB and never reads.
@@ -972,6 +972,14 @@ fn stalled_client_does_not_pin_the_worker() {
     let mut out = Vec::new();
     let _ = slow.read_to_end(&mut out);
     assert!(!String::from_utf8_lossy(&out).contains("\"php\":true"));
+
+    // A body that stops halfway gets 408 and never reaches PHP.
+    let resp = raw_req(
+        s.port,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\nConnection: close\r\n\r\nab",
+    );
+    assert!(resp.starts_with("HTTP/1.1 408"), "{resp}");
+    assert_eq!(s.get("/").json()["php"], true);
 }
 
 #[test]

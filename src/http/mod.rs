@@ -731,10 +731,11 @@ fn too_large() -> Response<Body> {
     r
 }
 
-fn is_limit_error(e: &BoxError) -> bool {
+/// Does the error chain hold an error of type `T`?
+fn caused_by<T: std::error::Error + 'static>(e: &BoxError) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e.as_ref());
     while let Some(x) = cur {
-        if x.is::<http_body_util::LengthLimitError>() {
+        if x.is::<T>() {
             return true;
         }
         cur = x.source();
@@ -815,8 +816,14 @@ async fn build_request(
         match body.collect().await {
             Ok(b) => b.to_bytes(),
             Err(e) => {
-                if is_limit_error(&e) {
+                if caused_by::<http_body_util::LengthLimitError>(&e) {
                     return Err(too_large());
+                }
+                if caused_by::<body::ReadTimedOut>(&e) {
+                    return Err(plain(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "timed out reading the request body\n",
+                    ));
                 }
                 return Err(plain(
                     StatusCode::BAD_REQUEST,

@@ -19,8 +19,11 @@ pub fn client_ip(trusted: &[ipnet::IpNet], peer: IpAddr, headers: &HeaderMap) ->
     if let Some(fwd) = first("forwarded") {
         for part in fwd.split(',').next().unwrap_or("").split(';') {
             let part = part.trim();
-            if part.len() > 4 && part[..4].eq_ignore_ascii_case("for=") {
-                if let Some(ip) = parse_ip(&part[4..]) {
+            let is_for = part
+                .get(..4)
+                .is_some_and(|p| p.eq_ignore_ascii_case("for="));
+            if let (true, Some(value)) = (is_for, part.get(4..)) {
+                if let Some(ip) = parse_ip(value) {
                     return Some(ip);
                 }
             }
