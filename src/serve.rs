@@ -4,7 +4,7 @@
 //! workers on SIGHUP (RoadRunner dies on SIGHUP; we reset).
 
 use crate::config::Config;
-use crate::http::{self, HttpState};
+use crate::http;
 use crate::observe::{self, Runtime};
 use crate::php::Engine;
 use crate::phplib;
@@ -343,10 +343,14 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
     let cfg = Arc::new(cfg);
     let result = rt.block_on(async {
         let signals = Signals::register();
-        // Bind first, so a busy port fails before PHP workers start.
-        let listener = http::bind(&cfg.http.address)
+        // Bind first, so a busy port or a bad file fails before PHP workers start.
+        for w in &cfg.http.warnings {
+            tracing::warn!("config {}: {w}", cfg.file.display());
+        }
+        let prepared = http::prepare(&cfg.http)
             .await
-            .map_err(|e| anyhow!("http: cannot listen on {}: {e}", cfg.http.address))?;
+            .map_err(|e| anyhow!(e.describe(&cfg.file)))?;
+        let addresses = prepared.addresses();
         let rpc_listener = match &cfg.rpc {
             Some(r) => Some(
                 rpc::Listener::bind(&r.addr)
@@ -418,7 +422,7 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
             tracing::info!(target: "rr::observe::metrics", address = %m.address, "metrics server started");
         }
         tracing::info!(
-            address = %cfg.http.address,
+            address = %addresses,
             workers = cfg.http.pool.num_workers,
             php = %Engine::version(),
             "http server started"
@@ -451,12 +455,12 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
                 None => None,
             };
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let state = Arc::new(HttpState {
-            pool: pool.clone(),
-            cfg: cfg.http.clone(),
-            tls: false,
-        });
-        let server = tokio::spawn(http::serve(listener, state, stop_rx));
+        let server = tokio::spawn(http::serve(
+            prepared,
+            pool.clone(),
+            cfg.http.clone(),
+            stop_rx,
+        ));
 
         if opts.test {
             tracing::info!("--test: the config is valid and the workers started; stopping");

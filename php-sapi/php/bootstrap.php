@@ -37,6 +37,7 @@ declare(strict_types=1);
         'spiral\goridge\rpc\codec\rawcodec' => ['RustRunner\Worker\RPC\Codec\RawCodec', 'RPC/Codec/RawCodec.php'],
         'spiral\goridge\rpc\exception\rpcexception' => ['RustRunner\Worker\RPC\Exception\RPCException', 'RPC/Exception/RPCException.php'],
         'spiral\goridge\rpc\exception\serviceexception' => ['RustRunner\Worker\RPC\Exception\ServiceException', 'RPC/Exception/ServiceException.php'],
+        'spiral\roadrunner\http\exception\streamstoppedexception' => ['RustRunner\Worker\Http\Exception\StreamStoppedException', 'Http/Exception/StreamStoppedException.php'],
     ];
 
     $entry = $map[\strtolower(\ltrim($class, '\\'))] ?? null;

@@ -7,7 +7,7 @@
 //! too), check `version`, merge `include:` files (each replaces whole
 //! top-level sections), then decode with weak typing.
 
-mod http;
+pub mod http;
 mod logs;
 mod observe;
 mod pool;

@@ -35,6 +35,21 @@ pub struct HttpRequest {
     pub uploads: String,
     /// JSON object text of PSR-7 attributes, empty when none.
     pub attributes: String,
+    /// Where a streamed response sends its interim responses (1xx) and the
+    /// body after the first part. Dropped without [`ResponseEvent::End`]
+    /// means the stream broke.
+    pub events: Option<tokio::sync::mpsc::UnboundedSender<ResponseEvent>>,
+}
+
+/// What a worker sends besides the response head (streamed responses).
+#[derive(Debug)]
+pub enum ResponseEvent {
+    /// A 1xx interim response (103 Early Hints), before the head.
+    Interim(u16, Vec<(String, String)>),
+    /// A piece of the body, after the head.
+    Data(Bytes),
+    /// The body is complete.
+    End,
 }
 
 impl HttpRequest {
@@ -111,6 +126,8 @@ pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Bytes,
+    /// More body follows as [`ResponseEvent`]s on the request's `events`.
+    pub streamed: bool,
 }
 
 /// Why a request got no response from PHP.

@@ -9,7 +9,7 @@
 //! * **native** (the server's PHP library): the script calls
 //!   `rustrunner_wait_request()` / `rustrunner_respond()`.
 
-use super::job::{self, HttpResponse, Job, JobError};
+use super::job::{self, HttpResponse, Job, JobError, ResponseEvent};
 use super::state::{Reason, Status};
 use super::{Ctl, Shared};
 use crate::php::{Host, LogLevel, NativeRequest, PhpThread};
@@ -55,13 +55,20 @@ pub(super) struct WorkerHost {
     pub(super) last_error: String,
     out_line: Vec<u8>,
     err_line: Vec<u8>,
-    /// Streamed response being assembled.
-    stream: Option<HttpResponse>,
+    /// A streamed response whose head went out: later frames are its body.
+    stream: Option<Streaming>,
     /// When this life started (for the boot time in the log).
     born: Instant,
     /// The OS process behind this worker (process executor), or None for a
     /// thread worker.
     pub(super) process: Option<u32>,
+}
+
+/// A streamed response in flight (relay STREAM frames).
+struct Streaming {
+    /// Where the body goes; None once the client went away (a STOP was
+    /// sent and frames are discarded until the last one).
+    events: Option<tokio::sync::mpsc::UnboundedSender<ResponseEvent>>,
 }
 
 impl WorkerHost {
@@ -315,7 +322,14 @@ impl WorkerHost {
         }
         if f.flags & frame::ERROR != 0 {
             let msg = String::from_utf8_lossy(&f.payload).into_owned();
-            if self.job.is_some() {
+            if self.stream.take().is_some() {
+                // Dropping the body sender without End cuts the response.
+                tracing::warn!(
+                    worker = self.id,
+                    "worker error during a streamed response: {msg}"
+                );
+                self.finish_exec();
+            } else if self.job.is_some() {
                 tracing::warn!(worker = self.id, "worker error: {msg}");
                 self.fail_job(JobError::Soft(msg));
             } else {
@@ -352,7 +366,7 @@ impl WorkerHost {
             self.leave_for(Reason::WorkerStop);
             return;
         }
-        if self.job.is_none() {
+        if self.job.is_none() && self.stream.is_none() {
             tracing::warn!(
                 worker = self.id,
                 "worker sent a response while idle; discarding it and restarting the worker"
@@ -360,33 +374,77 @@ impl WorkerHost {
             self.leave_for(Reason::Protocol);
             return;
         }
+        self.on_response_frame(f.stream, ctx, body);
         if f.stream & frame::PING != 0 {
             let pong = frame::encode(0, frame::PONG, &[], &[]);
             self.push_inbox(&pong);
         }
-        let streaming = f.stream & frame::STREAM != 0;
-        if self.stream.is_none() {
+    }
+
+    /// A response frame: a whole response, or one part of a streamed one.
+    fn on_response_frame(&mut self, stream_byte: u8, ctx: &[u8], body: &[u8]) {
+        let streaming = stream_byte & frame::STREAM != 0;
+        if let Some(st) = self.stream.as_mut() {
+            // A later part: its context (if repeated) is ignored, as by RoadRunner.
+            if let Some(tx) = &st.events {
+                if !body.is_empty()
+                    && tx
+                        .send(ResponseEvent::Data(bytes::Bytes::copy_from_slice(body)))
+                        .is_err()
+                {
+                    tracing::debug!(worker = self.id, "client went away; stopping the stream");
+                    st.events = None;
+                    let stop = frame::encode(0, frame::STOP, &[], &[]);
+                    self.push_inbox(&stop);
+                }
+            }
+            if !streaming {
+                if let Some(tx) = self.stream.take().and_then(|s| s.events) {
+                    let _ = tx.send(ResponseEvent::End);
+                }
+                self.finish_exec();
+            }
+            return;
+        }
+        {
             if ctx.is_empty() && !streaming {
                 self.reply(HttpResponse {
                     status: 200,
                     headers: vec![],
                     body: body.to_vec().into(),
+                    streamed: false,
                 });
                 return;
             }
             match parse_response_context(ctx) {
-                Ok((status, _)) if (100..200).contains(&status) && streaming => {
-                    // 1xx interim responses (103 Early Hints): not forwarded yet.
-                    tracing::debug!(worker = self.id, status, "interim response dropped");
+                Ok((status, headers)) if (100..200).contains(&status) && streaming => {
+                    // 1xx interim responses (103 Early Hints), bodies dropped.
+                    let events = self.job.as_ref().and_then(|j| j.req.events.as_ref());
+                    match events {
+                        Some(tx) if status != 101 => {
+                            let _ = tx.send(ResponseEvent::Interim(status, headers));
+                        }
+                        _ => tracing::debug!(worker = self.id, status, "interim response dropped"),
+                    }
                 }
                 Ok((status, headers)) => {
+                    let events = self.job.as_ref().and_then(|j| j.req.events.clone());
                     let resp = HttpResponse {
                         status,
                         headers,
                         body: body.to_vec().into(),
+                        streamed: streaming && events.is_some(),
                     };
                     if streaming {
-                        self.stream = Some(resp);
+                        // The head goes now; the exec is counted at the last part.
+                        let mut events = events;
+                        if let Some(job) = self.job.take() {
+                            if job.reply.send(Ok(resp)).is_err() && events.take().is_some() {
+                                let stop = frame::encode(0, frame::STOP, &[], &[]);
+                                self.push_inbox(&stop);
+                            }
+                        }
+                        self.stream = Some(Streaming { events });
                     } else {
                         self.reply(resp);
                     }
@@ -397,15 +455,6 @@ impl WorkerHost {
                         self.fail_job(JobError::BadResponse(e));
                     }
                 }
-            }
-        } else if let Some(mut s) = self.stream.take() {
-            let mut b = s.body.to_vec();
-            b.extend_from_slice(body);
-            s.body = b.into();
-            if streaming {
-                self.stream = Some(s);
-            } else {
-                self.reply(s);
             }
         }
     }
@@ -540,6 +589,13 @@ impl Host for WorkerHost {
         if self.inbox_pos >= self.inbox.len() {
             if self.stop_sent {
                 return 0;
+            }
+            if self.stream.take().is_some() {
+                tracing::warn!(
+                    worker = self.id,
+                    "worker asked for a new request before ending its streamed response"
+                );
+                self.finish_exec();
             }
             if self.job.is_some() {
                 // Reading the next request without answering this one.
@@ -714,6 +770,7 @@ impl Host for WorkerHost {
             status: status as u16,
             headers,
             body: body.to_vec().into(),
+            streamed: false,
         });
     }
 
@@ -810,6 +867,9 @@ impl Lives {
         if host.job.is_some() && timed_out {
             host.leave = Some(Reason::ExecTtl);
         }
+        // A streamed response cut by the worker's end: dropping its sender
+        // aborts the client's response.
+        host.stream = None;
         if host.job.is_some() {
             let why = if host.last_error.is_empty() {
                 format!(

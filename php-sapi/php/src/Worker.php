@@ -172,6 +172,27 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
     }
 
     /**
+     * Responses can be sent in parts (goridge STREAM frames, relay transport
+     * only; the native functions collect the parts into one response).
+     *
+     * @internal used by HttpWorker
+     */
+    public function canStream(): bool
+    {
+        return $this->relay !== null;
+    }
+
+    /**
+     * The client of the streamed response in progress went away.
+     *
+     * @internal used by HttpWorker
+     */
+    public function streamStopped(): bool
+    {
+        return $this->relay !== null && $this->relay->stopped;
+    }
+
+    /**
      * The next request as built by the server, or null when the worker must leave.
      *
      * @internal used by HttpWorker
@@ -199,6 +220,11 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
      */
     public function sendResponse(int $status, array $headers, string $body, bool $endOfStream = true): void
     {
+        if ($this->relay !== null) {
+            // Goridge frames: parts and 1xx interim responses go as STREAM frames.
+            $this->relay->respond($status, $headers, $body, !$endOfStream);
+            return;
+        }
         if (!$endOfStream) {
             if ($this->pending !== null) {
                 $this->pending[2] .= $body;

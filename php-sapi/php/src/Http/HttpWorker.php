@@ -67,6 +67,11 @@ class HttpWorker implements \Spiral\RoadRunner\Http\HttpWorkerInterface
             throw new \InvalidArgumentException('Unable to send a body with informational status code.');
         }
 
+        if ($body instanceof \Generator && $this->native !== null && $this->native->canStream()) {
+            $this->stream($status, $headers, $body, $endOfStream);
+            return;
+        }
+
         if ($body instanceof \Generator) {
             $content = '';
             while ($body->valid()) {
@@ -88,6 +93,37 @@ class HttpWorker implements \Spiral\RoadRunner\Http\HttpWorkerInterface
         }
 
         $this->send($status, $headers, $body, $endOfStream);
+    }
+
+    /**
+     * Sends each value of the generator as one part of the response, then its
+     * return value as the last part. When the client goes away the generator
+     * gets a StreamStoppedException and the response ends.
+     */
+    private function stream(int $status, array $headers, \Generator $body, bool $endOfStream): void
+    {
+        $native = $this->native;
+        \assert($native !== null);
+        try {
+            while ($body->valid()) {
+                $native->sendResponse($status, $headers, (string) $body->current(), false);
+                if ($native->streamStopped()) {
+                    try {
+                        $body->throw(new \Spiral\RoadRunner\Http\Exception\StreamStoppedException('the client went away'));
+                    } catch (\Throwable) {
+                    }
+                    $native->sendResponse($status, $headers, '', true);
+                    return;
+                }
+                $body->next();
+            }
+            $last = (string) $body->getReturn();
+        } catch (\Throwable) {
+            // The generator failed: end the response with what it produced.
+            $native->sendResponse($status, $headers, '', true);
+            return;
+        }
+        $native->sendResponse($status, $headers, $last, $endOfStream);
     }
 
     private function send(int $status, array $headers, string $body, bool $endOfStream): void

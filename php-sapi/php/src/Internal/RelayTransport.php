@@ -17,8 +17,13 @@ final class RelayTransport
     private const CONTROL = 0x01;
     private const CODEC_JSON = 0x08;
     private const ERROR = 0x40;
+    private const STREAM = 0x01;
     private const STREAM_STOP = 0x02;
+    private const STREAM_PING = 0x04;
     private const STREAM_PONG = 0x08;
+
+    /** The server sent STOP during the current streamed response (the client went away). */
+    public bool $stopped = false;
 
     /** @var resource */
     private $in;
@@ -107,15 +112,34 @@ final class RelayTransport
         }
     }
 
-    /** @param array<array-key, mixed> $headers */
-    public function respond(int $status, array $headers, string $body): void
+    /**
+     * One response frame. With $stream the frame is one part of a streamed
+     * response (or a 1xx interim response); it carries a PING, and the
+     * server's answer (PONG, or STOP when the client went away) is read right
+     * away, so a stop is seen at the next part.
+     *
+     * @param array<array-key, mixed> $headers
+     */
+    public function respond(int $status, array $headers, string $body, bool $stream = false): void
     {
         $norm = [];
         foreach ($headers as $name => $values) {
             $norm[(string) $name] = \is_array($values) ? \array_values(\array_map('strval', $values)) : [(string) $values];
         }
         $context = \json_encode(['status' => $status, 'headers' => (object) $norm], \JSON_THROW_ON_ERROR);
-        $this->writeFrame(self::CODEC_JSON, [\strlen($context)], $context . $body);
+        if (!$stream) {
+            $this->writeFrame(self::CODEC_JSON, [\strlen($context)], $context . $body);
+            $this->stopped = false;
+            return;
+        }
+        $this->writeFrame(self::CODEC_JSON, [\strlen($context)], $context . $body, self::STREAM | self::STREAM_PING);
+        $reply = $this->readFrame();
+        if ($reply === null) {
+            throw new \RuntimeException('the relay to the server is closed');
+        }
+        if ($reply[1] & self::STREAM_STOP) {
+            $this->stopped = true;
+        }
     }
 
     public function error(string $message): void
@@ -168,10 +192,10 @@ final class RelayTransport
     }
 
     /** @param list<int> $options */
-    private function writeFrame(int $flags, array $options, string $payload): void
+    private function writeFrame(int $flags, array $options, string $payload, int $stream = 0): void
     {
         $head = \chr(0x10 | (3 + \count($options))) . \chr($flags) . \pack('V', \strlen($payload));
-        $head .= \pack('V', \crc32($head)) . "\0\0";
+        $head .= \pack('V', \crc32($head)) . \chr($stream) . "\0";
         foreach ($options as $o) {
             $head .= \pack('V', $o);
         }

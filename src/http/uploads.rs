@@ -1,0 +1,231 @@
+//! multipart/form-data: fields into RoadRunner's data tree, files streamed
+//! to temporary files in `http.uploads.dir` (never held whole in memory),
+//! described by RoadRunner's upload tree (contract.md §3.4). The files are
+//! deleted when the [`UploadGuard`] drops, which is after the response.
+
+use super::body::BoxError;
+use super::request::{fetch_indexes, form_tree};
+use crate::config::http::UploadsConfig;
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+/// Deletes the request's temporary files when dropped.
+#[derive(Default)]
+pub struct UploadGuard(Vec<PathBuf>);
+
+impl Drop for UploadGuard {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            if let Err(e) = std::fs::remove_file(p) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(path = %p.display(), "cannot delete an uploaded file: {e}");
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum FormError {
+    TooLarge,
+    TimedOut,
+    /// Malformed multipart, conflicting names, a body read error.
+    Bad(String),
+}
+
+pub struct Parsed {
+    /// The data tree (JSON object) of the non-file fields.
+    pub data: Value,
+    /// JSON text of the upload tree.
+    pub uploads: String,
+    pub guard: UploadGuard,
+}
+
+fn classify(e: &(dyn std::error::Error + 'static)) -> Option<FormError> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(x) = cur {
+        if x.is::<http_body_util::LengthLimitError>() {
+            return Some(FormError::TooLarge);
+        }
+        if x.is::<super::body::ReadTimedOut>() {
+            return Some(FormError::TimedOut);
+        }
+        cur = x.source();
+    }
+    None
+}
+
+fn multer_error(e: multer::Error) -> FormError {
+    if let multer::Error::StreamReadFailed(inner) = &e {
+        if let Some(c) = classify(inner.as_ref()) {
+            return c;
+        }
+    }
+    FormError::Bad(e.to_string())
+}
+
+pub async fn parse<S>(stream: S, boundary: String, cfg: &UploadsConfig) -> Result<Parsed, FormError>
+where
+    S: futures_util::Stream<Item = Result<Bytes, BoxError>> + Send + 'static,
+{
+    let dir = cfg.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let mut mp = multer::Multipart::new(stream, boundary);
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut files: Vec<(String, Value)> = Vec::new();
+    let mut guard = UploadGuard::default();
+    while let Some(mut field) = mp.next_field().await.map_err(multer_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        let Some(file_name) = field.file_name().map(str::to_string) else {
+            let mut v = Vec::new();
+            while let Some(c) = field.chunk().await.map_err(multer_error)? {
+                v.extend_from_slice(&c);
+            }
+            fields.push((name, String::from_utf8_lossy(&v).into_owned()));
+            continue;
+        };
+        let mime = field
+            .content_type()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        let ext = Path::new(&file_name)
+            .extension()
+            .map(|e| format!(".{}", e.to_string_lossy().to_lowercase()))
+            .unwrap_or_default();
+        let forbidden =
+            cfg.forbid.contains(&ext) || (!cfg.allow.is_empty() && !cfg.allow.contains(&ext));
+        let (error, size, tmp) = if forbidden {
+            while field.chunk().await.map_err(multer_error)?.is_some() {}
+            (8, 0u64, String::new())
+        } else {
+            match create_temp(&dir).await {
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), "cannot create an upload file: {e}");
+                    while field.chunk().await.map_err(multer_error)?.is_some() {}
+                    (6, 0, String::new())
+                }
+                Ok((path, mut file)) => {
+                    guard.0.push(path.clone());
+                    let mut size = 0u64;
+                    let mut failed = false;
+                    while let Some(c) = field.chunk().await.map_err(multer_error)? {
+                        if failed {
+                            continue;
+                        }
+                        size += c.len() as u64;
+                        if file.write_all(&c).await.is_err() {
+                            failed = true;
+                        }
+                    }
+                    if file.flush().await.is_err() {
+                        failed = true;
+                    }
+                    if failed {
+                        (7, size, path.to_string_lossy().into_owned())
+                    } else {
+                        (0, size, path.to_string_lossy().into_owned())
+                    }
+                }
+            }
+        };
+        let mut d = Map::new();
+        d.insert("name".into(), Value::String(file_name));
+        d.insert("mime".into(), Value::String(mime));
+        d.insert("size".into(), Value::from(size));
+        d.insert("error".into(), Value::from(error));
+        d.insert("tmpName".into(), Value::String(tmp));
+        files.push((name, Value::Object(d)));
+    }
+    let data = form_tree(&fields).map_err(FormError::Bad)?;
+    let uploads = upload_tree(files).map_err(FormError::Bad)?;
+    Ok(Parsed {
+        data,
+        uploads: uploads.to_string(),
+        guard,
+    })
+}
+
+async fn create_temp(dir: &Path) -> std::io::Result<(PathBuf, tokio::fs::File)> {
+    use std::hash::{BuildHasher, Hasher};
+    for _ in 0..16 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos(),
+        );
+        let path = dir.join(format!("upload{}", h.finish() % 10_000_000_000));
+        match tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .await
+        {
+            Ok(f) => return Ok((path, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("no free temporary file name"))
+}
+
+/// RoadRunner's upload tree: `file` → the first file of that name, `f[]` →
+/// every file of that name, `doc[a][b]` → nested objects.
+pub fn upload_tree(files: Vec<(String, Value)>) -> Result<Value, String> {
+    let mut grouped: Vec<(String, Vec<Value>)> = Vec::new();
+    for (k, v) in files {
+        match grouped.iter_mut().find(|(gk, _)| *gk == k) {
+            Some((_, vals)) => vals.push(v),
+            None => grouped.push((k, vec![v])),
+        }
+    }
+    let mut root = Map::new();
+    for (k, vals) in grouped {
+        let keys = fetch_indexes(&k);
+        if keys.len() <= 127 {
+            mount(&mut root, &keys, vals)?;
+        }
+    }
+    Ok(Value::Object(root))
+}
+
+fn mount(d: &mut Map<String, Value>, keys: &[String], mut vals: Vec<Value>) -> Result<(), String> {
+    if keys.len() == 1 {
+        d.insert(keys[0].clone(), vals.swap_remove(0));
+        return Ok(());
+    }
+    if keys.len() == 2 && keys[1].is_empty() {
+        d.insert(keys[0].clone(), Value::Array(vals));
+        return Ok(());
+    }
+    let entry = d
+        .entry(keys[0].clone())
+        .or_insert_with(|| Value::Object(Map::new()));
+    match entry {
+        Value::Object(m) if !m.contains_key("tmpName") => mount(m, &keys[1..], vals),
+        _ => Err(format!("invalid multiple values to key {:?}", keys[0])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_shapes() {
+        let f = |n: &str| serde_json::json!({"name": n, "tmpName": "/t"});
+        let t = upload_tree(vec![
+            ("a".into(), f("1")),
+            ("a".into(), f("2")),
+            ("m[]".into(), f("3")),
+            ("m[]".into(), f("4")),
+            ("d[x][y]".into(), f("5")),
+        ])
+        .unwrap();
+        assert_eq!(t["a"]["name"], "1");
+        assert_eq!(t["m"][1]["name"], "4");
+        assert_eq!(t["d"]["x"]["y"]["name"], "5");
+    }
+}
