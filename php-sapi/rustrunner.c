@@ -878,8 +878,11 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
         rr_current = NULL;
         return;
     }
-    SG(headers_sent) = 1;
-    SG(request_info).no_headers = 1;
+    /* Headers behave as in php-cli (which sets neither flag): headers_sent()
+     * is false until the script's first output, so header() and
+     * session_start() work (Symfony's NativeSessionStorage refuses to start
+     * a session once headers_sent() is true). Nothing is ever written to a
+     * client: rr_send_headers() only marks them sent. */
     rr_register_file_handles();
 
     zend_first_try {

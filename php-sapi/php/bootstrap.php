@@ -30,10 +30,23 @@ declare(strict_types=1);
         'spiral\roadrunner\http\psr7workerinterface' => ['RustRunner\Worker\Http\PSR7WorkerInterface', 'Http/PSR7WorkerInterface.php'],
         'spiral\roadrunner\http\psr7worker' => ['RustRunner\Worker\Http\PSR7Worker', 'Http/PSR7Worker.php'],
         'spiral\roadrunner\http\globalstate' => ['RustRunner\Worker\Http\GlobalState', 'Http/GlobalState.php'],
+        // baldinof/roadrunner-bundle's entry points, when the bundle is not
+        // installed: APP_RUNTIME, bin/roadrunner-worker and config/bundles.php
+        // written for it run on the server's own Symfony runner.
+        'baldinof\roadrunnerbundle\runtime\runtime' => ['RustRunner\Worker\Symfony\Runtime', 'Symfony/Runtime.php'],
+        'baldinof\roadrunnerbundle\runtime\runner' => ['RustRunner\Worker\Symfony\Runner', 'Symfony/Runner.php'],
+        'baldinof\roadrunnerbundle\baldinofroadrunnerbundle' => ['RustRunner\Worker\Symfony\Bundle', 'Symfony/Bundle.php'],
     ];
 
     $entry = $map[\strtolower(\ltrim($class, '\\'))] ?? null;
     if ($entry === null) {
+        // Our own names (RustRunner\Worker\Symfony\Runtime for APP_RUNTIME, ...): PSR-4 under src/.
+        if (\strncmp($class, 'RustRunner\\Worker\\', 18) === 0) {
+            $file = __DIR__ . '/src/' . \str_replace('\\', '/', \substr($class, 18)) . '.php';
+            if (\is_file($file)) {
+                require $file;
+            }
+        }
         return;
     }
     [$ours, $file] = $entry;

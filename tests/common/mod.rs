@@ -92,12 +92,18 @@ impl App {
     }
 
     pub fn serve_with(&self, extra: &[&str]) -> Server {
+        self.serve_env(extra, &[])
+    }
+
+    /// `serve_with`, with extra variables in rr's own environment.
+    pub fn serve_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let log = self.dir.join("server.log");
         let mut args = vec!["serve"];
         args.extend_from_slice(extra);
         let child = Command::new(RR)
             .args(&args)
             .current_dir(&self.dir)
+            .envs(env.iter().copied())
             .env("RR_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
