@@ -335,6 +335,59 @@ fn symfony_guide_worker_with_app_env_dev_serves() {
     );
 }
 
+/// The bundle's own sample .rr.yaml: `php public/index.php` with server.env
+/// written as a list (`- APP_RUNTIME: ...`).
+#[test]
+fn symfony_bundle_sample_config_public_index() {
+    let a = symfony_app("sf-sample", "", "    num_workers: 1\n");
+    a.file(
+        ".rr.yaml",
+        &format!(
+            "version: \"3\"\nserver:\n  command: \"php public/index.php\"\n  env:\n    \
+             - APP_RUNTIME: Baldinof\\RoadRunnerBundle\\Runtime\\Runtime\n    - APP_ENV: prod\n\
+             http:\n  address: 127.0.0.1:{}\n  pool:\n    num_workers: 1\n    debug: false\n",
+            a.port
+        ),
+    );
+    let s = a.serve();
+    let r = s.get("/request/x");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.log());
+    assert_eq!(r.json()["app_env"], "prod");
+    assert_eq!(
+        r.json()["app_runtime"],
+        "Baldinof\\RoadRunnerBundle\\Runtime\\Runtime"
+    );
+    // Served by the runner: the kernel outlives the request.
+    let k = state(&s)["kernel"].clone();
+    assert_eq!(state(&s)["kernel"], k);
+}
+
+/// The guide's common issue 2 ("goridge_frame_receive: validation failed",
+/// output during worker start-up): output and warnings before the worker
+/// starts go to the log; requests are served.
+#[test]
+fn symfony_stray_output_at_boot_goes_to_log() {
+    let a = symfony_app("sf-stray", PROD, "    num_workers: 1\n");
+    let path = a.dir.join("bin/roadrunner-worker");
+    let src = std::fs::read_to_string(&path).unwrap();
+    let src = src.replacen(
+        "<?php\n",
+        "<?php\necho \"<html>stray output at boot</html>\\n\";\ntrigger_error('warning at boot', E_USER_WARNING);\n",
+        1,
+    );
+    std::fs::write(&path, src).unwrap();
+    let s = a.serve();
+    let r = s.get("/test");
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.log());
+    assert_eq!(r.json()["message"], "Hello from Symfony + RoadRunner!");
+    assert!(
+        s.wait_log("stray output at boot", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    assert!(s.log().contains("warning at boot"), "{}", s.log());
+}
+
 /// The guide's baldinof_road_runner.yaml (bundle 1.x's should_reboot_kernel,
 /// a Sentry middleware) ends in a message saying what to write instead.
 #[test]

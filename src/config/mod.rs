@@ -160,6 +160,18 @@ fn from_value(root: &Value, file: PathBuf, dir: PathBuf) -> KeyResult<Config> {
                     env.push((k.to_uppercase(), v));
                 }
             }
+            // A list of one-entry mappings (`- APP_RUNTIME: ...`), as in
+            // baldinof/roadrunner-bundle's sample .rr.yaml: RoadRunner's
+            // weakly typed decoding merges them, so do we.
+            Value::Sequence(items) if items.iter().all(Value::is_mapping) => {
+                for m in items.iter().filter_map(Value::as_mapping) {
+                    for (k, v) in m {
+                        let k = as_string(k, "server.env")?;
+                        let v = as_string(v, &format!("server.env.{k}"))?;
+                        env.push((k.to_uppercase(), v));
+                    }
+                }
+            }
             Value::Null => {}
             _ => {
                 return Err((
