@@ -5,16 +5,21 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 EPISODE0 := episodes/0-first-contact/app
+EPISODE1 := episodes/1-symfony-integration/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps php build release serve test lint unit integration episode0-vendor clean bench bench-deps
+.PHONY: all deps php build release serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
 
 all: build
 
 # Debian packages: bindgen's libclang, curl for the smoke checks, and the PHP
-# libraries the offline episodes use (PSR-7 by Nyholm, PSR interfaces).
+# libraries the offline episodes use (PSR-7 by Nyholm, PSR interfaces;
+# Symfony 5.4 for episode 1's offline variant).
 DEB_PACKAGES := clang libclang-dev pkg-config curl ca-certificates \
-	php-nyholm-psr7 php-psr-http-message php-psr-http-factory
+	php-nyholm-psr7 php-psr-http-message php-psr-http-factory \
+	php-symfony-framework-bundle php-symfony-runtime php-symfony-yaml \
+	php-symfony-dotenv php-symfony-console php-symfony-http-kernel \
+	php-symfony-http-foundation php-symfony-routing
 
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "make: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2; exit 1; }
@@ -43,6 +48,19 @@ episode0-vendor: deps
 	  mkdir -p $(EPISODE0)/vendor && cp episodes/offline-autoload.php $(EPISODE0)/vendor/autoload.php && \
 	  echo "make: $(EPISODE0)/vendor/autoload.php = offline autoloader (Debian packages + rustrunner worker API)"; \
 	fi
+
+# Episode 1 without Packagist: Debian's Symfony 5.4 packages, and the server's
+# own Symfony runner in place of baldinof/roadrunner-bundle. With network
+# access, `composer install` in $(EPISODE1) gives Symfony 7.2 and the bundle.
+episode1-vendor: deps
+	@if [ ! -f $(EPISODE1)/vendor/autoload.php ]; then \
+	  mkdir -p $(EPISODE1)/vendor && cp episodes/1-symfony-integration/offline-vendor/*.php $(EPISODE1)/vendor/ && \
+	  echo "make: $(EPISODE1)/vendor = offline autoloaders (Debian's Symfony 5.4 + rustrunner's Symfony runner)"; \
+	fi
+
+# Episode 1 (Symfony), production config, on :8080.
+serve-symfony: release episode1-vendor
+	./target/release/rr serve -w $(EPISODE1) -c .rr.prod.yaml
 
 # README command 1: serve episode 0 on :8080.
 serve: release episode0-vendor

@@ -71,6 +71,18 @@ static void rr_flush(void *server_context)
     (void)server_context;
 }
 
+/* As php-cli: header() is accepted and dropped, so headers_list() stays
+ * empty (spiral/roadrunner-worker's StdoutHandler complains on stderr when it
+ * is not) and a worker life does not pile up headers. */
+static int rr_header_handler(sapi_header_struct *sapi_header, sapi_header_op_enum op,
+                             sapi_headers_struct *sapi_headers)
+{
+    (void)sapi_header;
+    (void)op;
+    (void)sapi_headers;
+    return 0;
+}
+
 static int rr_send_headers(sapi_headers_struct *sapi_headers)
 {
     (void)sapi_headers;
@@ -192,6 +204,7 @@ static sapi_module_struct rr_sapi_module = {
     .flush = rr_flush,
     .getenv = rr_sapi_getenv,
     .sapi_error = php_error,
+    .header_handler = rr_header_handler,
     .send_headers = rr_send_headers,
     .read_post = rr_read_post,
     .read_cookies = rr_read_cookies,
@@ -878,8 +891,11 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
         rr_current = NULL;
         return;
     }
-    SG(headers_sent) = 1;
-    SG(request_info).no_headers = 1;
+    /* Headers behave as in php-cli (which sets neither flag): headers_sent()
+     * is false until the script's first output, so header() and
+     * session_start() work (Symfony's NativeSessionStorage refuses to start
+     * a session once headers_sent() is true). Nothing is ever written to a
+     * client: rr_send_headers() only marks them sent. */
     rr_register_file_handles();
 
     zend_first_try {

@@ -99,8 +99,15 @@ pub fn base_ini() -> String {
          max_input_time=-1\n\
          register_argc_argv=1\n\
          opcache.enable=1\n\
-         opcache.enable_cli=1\n",
+         opcache.enable_cli=1\n\
+         opcache.revalidate_freq=0\n",
     );
+    // revalidate_freq=0: every worker life shares one OPcache, unlike
+    // RoadRunner's php-cli processes that each start with an empty one. With
+    // PHP's default (2 s) a worker restarted by max_jobs: 1 or the file
+    // watcher could run the old code of a file edited less than 2 s after
+    // its last check. A worker compiles its files once per life, so checking
+    // every time costs one stat per file per life. `-d` still overrides it.
     if let Some(so) = opcache_extension() {
         ini.push_str(&format!("zend_extension={}\n", so.display()));
     }

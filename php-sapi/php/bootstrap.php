@@ -38,10 +38,23 @@ declare(strict_types=1);
         'spiral\goridge\rpc\exception\rpcexception' => ['RustRunner\Worker\RPC\Exception\RPCException', 'RPC/Exception/RPCException.php'],
         'spiral\goridge\rpc\exception\serviceexception' => ['RustRunner\Worker\RPC\Exception\ServiceException', 'RPC/Exception/ServiceException.php'],
         'spiral\roadrunner\http\exception\streamstoppedexception' => ['RustRunner\Worker\Http\Exception\StreamStoppedException', 'Http/Exception/StreamStoppedException.php'],
+        // baldinof/roadrunner-bundle's entry points, when the bundle is not
+        // installed: APP_RUNTIME, bin/roadrunner-worker and config/bundles.php
+        // written for it run on the server's own Symfony runner.
+        'baldinof\roadrunnerbundle\runtime\runtime' => ['RustRunner\Worker\Symfony\Runtime', 'Symfony/Runtime.php'],
+        'baldinof\roadrunnerbundle\runtime\runner' => ['RustRunner\Worker\Symfony\Runner', 'Symfony/Runner.php'],
+        'baldinof\roadrunnerbundle\baldinofroadrunnerbundle' => ['RustRunner\Worker\Symfony\Bundle', 'Symfony/Bundle.php'],
     ];
 
     $entry = $map[\strtolower(\ltrim($class, '\\'))] ?? null;
     if ($entry === null) {
+        // Our own names (RustRunner\Worker\Symfony\Runtime for APP_RUNTIME, ...): PSR-4 under src/.
+        if (\strncmp($class, 'RustRunner\\Worker\\', 18) === 0) {
+            $file = __DIR__ . '/src/' . \str_replace('\\', '/', \substr($class, 18)) . '.php';
+            if (\is_file($file)) {
+                require $file;
+            }
+        }
         return;
     }
     [$ours, $file] = $entry;

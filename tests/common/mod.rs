@@ -103,6 +103,11 @@ impl App {
     }
 
     pub fn serve_with(&self, extra: &[&str]) -> Server {
+        self.serve_env(extra, &[])
+    }
+
+    /// `serve_with`, with extra variables in rr's own environment.
+    pub fn serve_env(&self, extra: &[&str], env: &[(&str, &str)]) -> Server {
         let log = self.dir.join("server.log");
         let _ = std::fs::remove_file(&log);
         let mut args = vec!["serve"];
@@ -110,6 +115,7 @@ impl App {
         let child = Command::new(RR)
             .args(&args)
             .current_dir(&self.dir)
+            .envs(env.iter().copied())
             .env("RR_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(log_file(&log))
