@@ -442,12 +442,26 @@ async fn php(
                 tokio::select! {
                     biased;
                     Some(ev) = rx.recv() => match ev {
-                        ResponseEvent::Interim(status, headers) => send_interim(conn, version, status, &headers),
+                        ResponseEvent::Interim(status, headers) => {
+                            tracing::debug!(status, "interim response from the worker");
+                            send_interim(conn, version, status, &headers)
+                        }
                         other => early.push_back(other),
                     },
                     r = &mut exec => break r,
                 }
             };
+            // Interim responses the worker sent before its answer must go
+            // first even when the answer won the race to this task (the
+            // select may see the reply before the channel's last events).
+            while let Ok(ev) = rx.try_recv() {
+                match ev {
+                    ResponseEvent::Interim(status, headers) => {
+                        send_interim(conn, version, status, &headers)
+                    }
+                    other => early.push_back(other),
+                }
+            }
             let resp = match result {
                 Ok(r) => to_response(r, method == Method::HEAD, early, rx),
                 Err(e) => error_response(state, e),

@@ -422,7 +422,13 @@ impl WorkerHost {
                     let events = self.job.as_ref().and_then(|j| j.req.events.as_ref());
                     match events {
                         Some(tx) if status != 101 => {
-                            let _ = tx.send(ResponseEvent::Interim(status, headers));
+                            let sent = tx.send(ResponseEvent::Interim(status, headers)).is_ok();
+                            tracing::debug!(
+                                worker = self.id,
+                                status,
+                                sent,
+                                "interim response passed on"
+                            );
                         }
                         _ => tracing::debug!(worker = self.id, status, "interim response dropped"),
                     }
