@@ -453,8 +453,8 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
                     crate::pool::watch::start(r.clone(), cfg.dir.clone(), move |files| {
                         let shown: Vec<String> =
                             files.iter().take(3).map(|f| f.display().to_string()).collect();
-                        tracing::info!(files = ?shown, "reload: files changed; restarting workers");
                         p.reset();
+                        tracing::info!(files = ?shown, "reload: files changed; restarting workers");
                     })
                     .map_err(|e| anyhow!("{e}"))?,
                 )

@@ -364,7 +364,10 @@ mod tests {
     fn load_str(yaml: &str, overrides: &[&str]) -> Result<Config, ConfigError> {
         let dir = std::env::temp_dir().join(format!("rr-config-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let f = dir.join(format!("{:x}.yaml", crc32fast::hash(yaml.as_bytes())));
+        // One file per call: tests run in parallel, some with the same text.
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let f = dir.join(format!("{:x}-{n}.yaml", crc32fast::hash(yaml.as_bytes())));
         std::fs::write(&f, yaml).unwrap();
         let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         load(&f, &o)

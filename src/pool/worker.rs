@@ -27,6 +27,9 @@ enum Mode {
     Native,
 }
 
+/// How often an idle worker looks at its control messages.
+const IDLE_POLL: Duration = Duration::from_millis(100);
+
 /// Per-life state behind PHP's callbacks.
 pub(super) struct WorkerHost {
     id: usize,
@@ -230,40 +233,65 @@ impl WorkerHost {
             if self.leave.is_some() {
                 return None;
             }
-            cb::select! {
-                recv(self.shared.jobs_rx) -> msg => match msg {
-                    Ok(job) => {
-                        if job.reply.is_closed() {
-                            // The client went away while it waited.
-                            continue;
-                        }
-                        if job
-                            .state
-                            .compare_exchange(job::QUEUED, job::TAKEN, Ordering::AcqRel, Ordering::Acquire)
-                            .is_err()
-                        {
-                            // Withdrawn after allocate_timeout.
-                            continue;
-                        }
-                        let st = self.state();
-                        st.busy.store(true, Ordering::Relaxed);
-                        st.set_status(Status::Working);
-                        let ttl = self.shared.cfg.supervisor.exec_ttl;
-                        if !ttl.is_zero() {
-                            if self.process.is_none() {
-                                PhpThread::set_timeout(ttl);
-                            }
-                            self.exec_deadline = Some(Instant::now() + ttl);
-                        }
-                        return Some(job);
-                    }
-                    Err(_) => return None,
-                },
-                recv(self.ctl) -> msg => match msg {
-                    Ok(Ctl::Restart(why)) => self.leave_for(why),
-                    Err(_) => self.leave_for(Reason::Shutdown),
-                },
+            match self.ctl.try_recv() {
+                Ok(Ctl::Restart(why)) => {
+                    self.leave_for(why);
+                    continue;
+                }
+                Err(cb::TryRecvError::Disconnected) => {
+                    self.leave_for(Reason::Shutdown);
+                    continue;
+                }
+                Err(cb::TryRecvError::Empty) => {}
             }
+            // A plain receive on the shared queue, not a select over it and
+            // the control channel: with many idle workers, select's waker
+            // registration on two channels dominated the hand-off (perf).
+            // Control messages are seen within IDLE_POLL.
+            let job = match self.shared.jobs_rx.recv_timeout(IDLE_POLL) {
+                Ok(job) => job,
+                Err(cb::RecvTimeoutError::Timeout) => continue,
+                Err(cb::RecvTimeoutError::Disconnected) => return None,
+            };
+            if job.reply.is_closed() {
+                // The client went away while it waited.
+                continue;
+            }
+            if job
+                .state
+                .compare_exchange(job::QUEUED, job::TAKEN, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                // Withdrawn after allocate_timeout.
+                continue;
+            }
+            // A restart asked for while this worker slept must win over the
+            // job it woke up with: the job goes back to the queue, so no
+            // request is served by a life that was told to end.
+            let pending = match self.ctl.try_recv() {
+                Ok(Ctl::Restart(why)) => Some(why),
+                Err(cb::TryRecvError::Disconnected) => Some(Reason::Shutdown),
+                Err(cb::TryRecvError::Empty) => self.state().take_recycle(),
+            };
+            if let Some(why) = pending {
+                job.state.store(job::QUEUED, Ordering::Release);
+                if let Err(cb::SendError(job)) = self.shared.jobs_tx.send(job) {
+                    let _ = job.reply.send(Err(JobError::Stopped));
+                }
+                self.leave_for(why);
+                return None;
+            }
+            let st = self.state();
+            st.busy.store(true, Ordering::Relaxed);
+            st.set_status(Status::Working);
+            let ttl = self.shared.cfg.supervisor.exec_ttl;
+            if !ttl.is_zero() {
+                if self.process.is_none() {
+                    PhpThread::set_timeout(ttl);
+                }
+                self.exec_deadline = Some(Instant::now() + ttl);
+            }
+            return Some(job);
         }
     }
 
