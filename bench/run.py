@@ -14,7 +14,8 @@ Targets (same machine, same PHP build where PHP runs, same worker count):
 
 Scenarios: hello (episode 0's response), json (a 16 KB JSON body), post100k
 (a 100 KB POST echoed back), maxjobs1 (hello with a fresh worker per request:
-max_jobs 1, pm.max_requests 1 for php-fpm).
+max_jobs 1, pm.max_requests 1 for php-fpm), symfony (episode 1's /test route,
+APP_ENV=prod, on rr-native and nginx-fpm only).
 
 Environment: BENCH_WORKERS (8), BENCH_SECONDS (5), BENCH_REPEATS (3),
 BENCH_CONNECTIONS (32), BENCH_TARGETS / BENCH_SCENARIOS (comma lists).
@@ -41,7 +42,11 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 CONNS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 TARGETS = os.environ.get("BENCH_TARGETS", "bare-hyper,rr-native,rr-relay,rr-process,nginx-fpm").split(",")
-SCENARIOS = os.environ.get("BENCH_SCENARIOS", "hello,json,post100k,maxjobs1").split(",")
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "hello,json,post100k,maxjobs1,symfony").split(",")
+# Episode 1's Symfony app (offline: Debian's Symfony 5.4) on the server's own
+# Symfony runner vs the same app behind nginx + php-fpm's classic front
+# controller (public/index.php).
+SYMFONY_TARGETS = ("rr-native", "nginx-fpm")
 BASE_PORT = 18400
 
 
@@ -110,16 +115,43 @@ def prepare_app():
         'wrk.headers["Content-Type"] = "application/octet-stream"\n'
     )
     (OUT / "post100k.bin").write_bytes(b"x" * 100 * 1024)
+    # Episode 1, offline vendor, prod environment, a cache any user can write.
+    sf = OUT / "symfony"
+    if sf.exists():
+        shutil.rmtree(sf)
+    shutil.copytree(ROOT / "episodes" / "1-symfony-integration" / "app", sf)
+    shutil.copytree(ROOT / "episodes" / "1-symfony-integration" / "offline-vendor", sf / "vendor")
+    (sf / "var").mkdir(exist_ok=True)
+    # Under php-fpm the bundle's classes (registered in config/bundles.php)
+    # come from the same PHP library rustrunner provides, as Composer would
+    # provide the real bundle.
+    lib = OUT / "rrlib"
+    if lib.exists():
+        shutil.rmtree(lib)
+    shutil.copytree(ROOT / "php-sapi" / "php", lib)
+    for d, _, files in os.walk(lib):
+        os.chmod(d, 0o755)
+    for d, _, files in os.walk(sf):
+        os.chmod(d, 0o777)
     return app
 
 
-def rr_config(app, port, transport, executor, max_jobs):
+def rr_config(app, port, transport, executor, max_jobs, symfony=False):
     env = f"  env:\n    RUSTRUNNER_WORKER_TRANSPORT: {transport}\n" if transport else ""
+    command = "php worker.php"
+    if symfony:
+        command = "php bin/roadrunner-worker"
+        env = (
+            "  env:\n"
+            "    APP_RUNTIME: Baldinof\\RoadRunnerBundle\\Runtime\\Runtime\n"
+            "    APP_ENV: prod\n"
+            '    APP_DEBUG: "0"\n'
+        )
     ex = f"  executor: {executor}\n" if executor else ""
     cfg = (
         'version: "3"\n'
         "server:\n"
-        '  command: "php worker.php"\n'
+        f'  command: "{command}"\n'
         f"{ex}{env}"
         "http:\n"
         f"  address: 127.0.0.1:{port}\n"
@@ -149,8 +181,9 @@ def start_target(name, scenario, app, port):
             "rr-relay": ("relay", "thread"),
             "rr-process": (None, "process"),
         }[name]
-        cfg = rr_config(app, port, transport, executor, max_jobs)
-        p = subprocess.Popen([str(ROOT / "target/release/rr"), "serve", "-c", str(cfg)], cwd=app, stdout=log, stderr=log)
+        where = OUT / "symfony" if scenario == "symfony" else app
+        cfg = rr_config(where, port, transport, executor, max_jobs, symfony=scenario == "symfony")
+        p = subprocess.Popen([str(ROOT / "target/release/rr"), "serve", "-c", str(cfg)], cwd=where, stdout=log, stderr=log)
         wait_port(port, p)
         return [p], [p.pid]
     if name == "nginx-fpm":
@@ -171,6 +204,13 @@ def start_target(name, scenario, app, port):
             "php_admin_value[opcache.enable] = 1\n"
             "php_admin_value[opcache.validate_timestamps] = 1\n"
             "php_admin_value[include_path] = .:/usr/share/php\n"
+            + (f"php_admin_value[auto_prepend_file] = {OUT}/rrlib/bootstrap.php\n" if scenario == "symfony" else "")
+        )
+        docroot = OUT / "symfony" / "public" if scenario == "symfony" else app
+        symfony_params = (
+            "      fastcgi_param APP_ENV prod;\n      fastcgi_param APP_DEBUG 0;\n"
+            if scenario == "symfony"
+            else ""
         )
         nginx_conf = OUT / "nginx.conf"
         nginx_conf.write_text(
@@ -185,10 +225,11 @@ def start_target(name, scenario, app, port):
             f"  client_body_temp_path {OUT}/nginx-body;\n"
             f"  fastcgi_temp_path {OUT}/nginx-fcgi;\n"
             f"  upstream fpm {{ server unix:{sock}; keepalive 16; }}\n"
-            f"  server {{\n    listen 127.0.0.1:{port};\n    root {app};\n"
+            f"  server {{\n    listen 127.0.0.1:{port};\n    root {docroot};\n"
             "    location / {\n"
             "      include /etc/nginx/fastcgi_params;\n"
             "      fastcgi_param SCRIPT_FILENAME $document_root/index.php;\n"
+            f"{symfony_params}"
             "      fastcgi_keep_conn on;\n"
             "      fastcgi_pass fpm;\n"
             "    }\n  }\n}\n"
@@ -227,7 +268,7 @@ def parse_duration_ms(s):
 
 
 def run_wrk(port, scenario, seconds):
-    path = {"hello": "/", "maxjobs1": "/", "json": "/json", "post100k": "/echo"}[scenario]
+    path = {"hello": "/", "maxjobs1": "/", "json": "/json", "post100k": "/echo", "symfony": "/test"}[scenario]
     cmd = ["wrk", "-t2", f"-c{CONNS}", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{path}"]
     if scenario == "post100k":
         cmd[1:1] = ["-s", str(OUT / "post100k.lua")]
@@ -248,7 +289,7 @@ def run_wrk(port, scenario, seconds):
 def check_response(port, scenario):
     import urllib.request
 
-    path = {"hello": "/", "maxjobs1": "/", "json": "/json", "post100k": "/echo"}[scenario]
+    path = {"hello": "/", "maxjobs1": "/", "json": "/json", "post100k": "/echo", "symfony": "/test"}[scenario]
     data = (OUT / "post100k.bin").read_bytes() if scenario == "post100k" else None
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}", data=data, headers={"Content-Type": "application/octet-stream"}
@@ -257,6 +298,8 @@ def check_response(port, scenario):
         body = r.read()
     if scenario in ("hello", "maxjobs1"):
         assert body == b"Hello from RoadRunner!", body[:200]
+    elif scenario == "symfony":
+        assert b"timestamp" in body, body[:300]
     elif scenario == "json":
         assert len(body) > 15000 and body.startswith(b'{"items":['), body[:200]
     else:
@@ -302,6 +345,8 @@ def main():
     for scenario in SCENARIOS:
         for target in TARGETS:
             if target == "bare-hyper" and scenario == "maxjobs1":
+                continue
+            if scenario == "symfony" and target not in SYMFONY_TARGETS:
                 continue
             port += 1
             print(f"{target} / {scenario} ...", file=sys.stderr)
