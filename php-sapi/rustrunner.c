@@ -506,10 +506,13 @@ PHP_FUNCTION(rustrunner_respond)
     zend_long status;
     HashTable *headers;
     zend_string *body;
-    ZEND_PARSE_PARAMETERS_START(3, 3)
+    bool more = 0;
+    ZEND_PARSE_PARAMETERS_START(3, 4)
         Z_PARAM_LONG(status)
         Z_PARAM_ARRAY_HT(headers)
         Z_PARAM_STR(body)
+        Z_PARAM_OPTIONAL
+        Z_PARAM_BOOL(more)
     ZEND_PARSE_PARAMETERS_END();
     void *host = rr_host();
     if (!host) {
@@ -556,7 +559,8 @@ PHP_FUNCTION(rustrunner_respond)
         }
     } ZEND_HASH_FOREACH_END();
 
-    rr_cb.respond(host, (int64_t)status, names, values, n, ZSTR_VAL(body), ZSTR_LEN(body));
+    int go_on = rr_cb.respond(host, (int64_t)status, names, values, n, ZSTR_VAL(body),
+                              ZSTR_LEN(body), more ? 1 : 0);
 
     for (size_t i = 0; i < n_owned; i++) {
         zend_string_release(owned[i]);
@@ -566,7 +570,7 @@ PHP_FUNCTION(rustrunner_respond)
         efree(values);
         efree(owned);
     }
-    RETURN_TRUE;
+    RETURN_BOOL(go_on != 0);
 }
 
 PHP_FUNCTION(rustrunner_error)
@@ -667,6 +671,7 @@ ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_rustrunner_respond, 0, 3, _IS_BO
     ZEND_ARG_TYPE_INFO(0, status, IS_LONG, 0)
     ZEND_ARG_TYPE_INFO(0, headers, IS_ARRAY, 0)
     ZEND_ARG_TYPE_INFO(0, body, IS_STRING, 0)
+    ZEND_ARG_TYPE_INFO_WITH_DEFAULT_VALUE(0, more, _IS_BOOL, 0, "false")
 ZEND_END_ARG_INFO()
 
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_rustrunner_error, 0, 1, IS_VOID, 0)

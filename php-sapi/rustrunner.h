@@ -88,9 +88,11 @@ typedef struct rr_callbacks {
     /* Native worker API. */
     int (*wait_request)(void *host, rr_request *out);
     /* Respond to the current request. Headers come as parallel name/value
-     * arrays (a name repeats for multiple values). */
-    void (*respond)(void *host, int64_t status, const rr_str *names, const rr_str *values,
-                    size_t count, const char *body, size_t body_len);
+     * arrays (a name repeats for multiple values). With `more`, this is one
+     * part of a streamed response (or a 1xx interim response) and more parts
+     * follow. Returns 0 when the client went away (stop streaming). */
+    int (*respond)(void *host, int64_t status, const rr_str *names, const rr_str *values,
+                   size_t count, const char *body, size_t body_len, int more);
     /* $worker->error($message): the request fails, the worker stays. */
     void (*error)(void *host, const char *msg, size_t len);
     /* $worker->stop(): the worker leaves; its request goes to another one. */

@@ -627,94 +627,86 @@ fn max_request_size_413_with_flat_memory() {
 }
 
 #[test]
-fn streaming_relay_and_client_abort() {
-    let a = http_app("stream", Api::Relay, "");
-    let s = a.serve();
-    let resp = raw_req(
-        s.port,
-        "GET /stream?n=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    let lower = resp.to_ascii_lowercase();
-    assert!(lower.contains("transfer-encoding: chunked"), "{resp}");
-    assert!(lower.contains("x-streamed: yes"));
-    let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
-    for i in 0..4 {
-        assert!(body.contains(&format!("chunk {i}\n")), "{resp}");
+fn streaming_and_client_abort() {
+    // Both worker APIs stream: STREAM frames on the relay, parts through the
+    // native functions.
+    for api in [Api::Relay, Api::Native] {
+        let a = http_app("stream", api, "");
+        let s = a.serve();
+        let resp = raw_req(
+            s.port,
+            "GET /stream?n=4 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(resp.starts_with("HTTP/1.1 200"), "{api:?}: {resp}");
+        let lower = resp.to_ascii_lowercase();
+        assert!(
+            lower.contains("transfer-encoding: chunked"),
+            "{api:?}: {resp}"
+        );
+        assert!(lower.contains("x-streamed: yes"));
+        let body = resp.split("\r\n\r\n").nth(1).unwrap_or("");
+        for i in 0..4 {
+            assert!(body.contains(&format!("chunk {i}\n")), "{resp}");
+        }
+        assert!(body.contains("done\n"));
+        // The same via ureq (dechunked), in order.
+        let r = s.get("/stream?n=3");
+        assert_eq!(r.text(), "chunk 0\nchunk 1\nchunk 2\ndone\n", "{api:?}");
+
+        // A client that disconnects mid-stream: PHP gets StreamStoppedException.
+        let mark = a.dir.join("stopped.txt");
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        write!(
+            c,
+            "GET /forever?mark={} HTTP/1.1\r\nHost: x\r\n\r\n",
+            mark.display()
+        )
+        .unwrap();
+        let mut got = vec![0u8; 8192];
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let n = c.read(&mut got).unwrap();
+        assert!(n > 0);
+        drop(c);
+        assert!(
+            wait_until(Duration::from_secs(20), || mark.exists()),
+            "{api:?}: the worker never saw the stop:\n{}",
+            s.log()
+        );
+        // The only worker is free again.
+        assert_eq!(s.get("/").json()["php"], true);
     }
-    assert!(body.contains("done\n"));
-    // The same via ureq (dechunked), in order.
-    let r = s.get("/stream?n=3");
-    assert_eq!(r.text(), "chunk 0\nchunk 1\nchunk 2\ndone\n");
-
-    // A client that disconnects mid-stream: PHP gets StreamStoppedException.
-    let mark = a.dir.join("stopped.txt");
-    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
-    write!(
-        c,
-        "GET /forever?mark={} HTTP/1.1\r\nHost: x\r\n\r\n",
-        mark.display()
-    )
-    .unwrap();
-    let mut got = vec![0u8; 8192];
-    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let n = c.read(&mut got).unwrap();
-    assert!(n > 0);
-    drop(c);
-    assert!(
-        wait_until(Duration::from_secs(20), || mark.exists()),
-        "the worker never saw the stop:\n{}",
-        s.log()
-    );
-    // The only worker is free again.
-    assert_eq!(s.get("/").json()["php"], true);
-}
-
-#[test]
-fn streaming_native_is_buffered() {
-    let a = http_app("stream-native", Api::Native, "");
-    let s = a.serve();
-    assert_eq!(
-        s.get("/stream?n=3").text(),
-        "chunk 0\nchunk 1\nchunk 2\ndone\n"
-    );
 }
 
 #[test]
 fn early_hints_are_interim_responses() {
-    let a = http_app("hints", Api::Relay, "");
-    let s = a.serve();
-    let resp = raw_req(
-        s.port,
-        "GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
-    assert!(resp.starts_with("HTTP/1.1 103 Early Hints\r\n"), "{resp}");
-    let (hint, rest) = resp.split_once("\r\n\r\n").unwrap();
-    assert!(
-        hint.contains("</style.css>; rel=preload; as=style"),
-        "{hint}"
-    );
-    assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
-    let final_head = rest.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
-    assert!(
-        !final_head.contains("link:"),
-        "hint headers leaked into the final response: {rest}"
-    );
-    assert!(final_head.contains("x-final: 1"));
-    assert!(rest.ends_with("final"), "{rest}");
-    // HTTP/1.0 clients never get a 1xx.
-    let resp = raw_req(s.port, "GET /hints HTTP/1.0\r\nHost: x\r\n\r\n");
-    assert!(resp.starts_with("HTTP/1.0 200"), "{resp}");
-    // The native path answers with the final response only.
-    drop(s);
-    let a = http_app("hints-native", Api::Native, "");
-    let s = a.serve();
-    let resp = raw_req(
-        s.port,
-        "GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-    );
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
-    assert!(!resp.to_ascii_lowercase().contains("link:"), "{resp}");
+    for api in [Api::Relay, Api::Native] {
+        let a = http_app("hints", api, "");
+        let s = a.serve();
+        let resp = raw_req(
+            s.port,
+            "GET /hints HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        assert!(
+            resp.starts_with("HTTP/1.1 103 Early Hints\r\n"),
+            "{api:?}: {resp}"
+        );
+        let (hint, rest) = resp.split_once("\r\n\r\n").unwrap();
+        assert!(
+            hint.contains("</style.css>; rel=preload; as=style"),
+            "{hint}"
+        );
+        assert!(rest.starts_with("HTTP/1.1 200"), "{rest}");
+        let final_head = rest.split("\r\n\r\n").next().unwrap().to_ascii_lowercase();
+        assert!(
+            !final_head.contains("link:"),
+            "hint headers leaked into the final response: {rest}"
+        );
+        assert!(final_head.contains("x-final: 1"));
+        assert!(rest.ends_with("final"), "{rest}");
+        // HTTP/1.0 clients never get a 1xx.
+        let resp = raw_req(s.port, "GET /hints HTTP/1.0\r\nHost: x\r\n\r\n");
+        assert!(resp.starts_with("HTTP/1.0 200"), "{resp}");
+    }
 }
 
 #[test]

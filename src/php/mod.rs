@@ -69,7 +69,10 @@ pub trait Host {
     fn env_entry(&self, i: usize) -> Option<(&[u8], &[u8])>;
     /// Native API: fill `out` with the next request, or return false to stop.
     fn wait_request<'a>(&'a mut self, out: &mut NativeRequest<'a>) -> bool;
-    fn respond(&mut self, status: i64, headers: &[(&[u8], &[u8])], body: &[u8]);
+    /// Answer the request, or with `more` one part of a streamed response
+    /// (or a 1xx interim response). False when the client went away.
+    fn respond(&mut self, status: i64, headers: &[(&[u8], &[u8])], body: &[u8], more: bool)
+        -> bool;
     fn error(&mut self, msg: &[u8]);
     fn stop(&mut self);
     fn opcache_reset(&mut self);
@@ -468,8 +471,9 @@ extern "C" fn cb_respond(
     count: usize,
     body: *const c_char,
     blen: usize,
-) {
-    guard((), || {
+    more: c_int,
+) -> c_int {
+    guard(0, || {
         let mut headers = Vec::with_capacity(count);
         for i in 0..count {
             // SAFETY: C passes two arrays of `count` rr_str, each pointing to
@@ -481,7 +485,7 @@ extern "C" fn cb_respond(
             }
         }
         // SAFETY: C passes the life's host and a body of `blen` bytes.
-        unsafe { host(h).respond(status, &headers, bytes(body, blen)) }
+        unsafe { host(h).respond(status, &headers, bytes(body, blen), more != 0) as c_int }
     })
 }
 

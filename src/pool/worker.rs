@@ -412,16 +412,59 @@ impl WorkerHost {
     /// A response frame: a whole response, or one part of a streamed one.
     fn on_response_frame(&mut self, stream_byte: u8, ctx: &[u8], body: &[u8]) {
         let streaming = stream_byte & frame::STREAM != 0;
-        if let Some(st) = self.stream.as_mut() {
+        if self.stream.is_some() {
             // A later part: its context (if repeated) is ignored, as by RoadRunner.
+            self.on_response_part(streaming, None, body);
+            return;
+        }
+        if ctx.is_empty() && !streaming {
+            self.reply(HttpResponse {
+                status: 200,
+                headers: vec![],
+                body: body.to_vec().into(),
+                streamed: false,
+            });
+            return;
+        }
+        match parse_response_context(ctx) {
+            Ok(head) => {
+                self.on_response_part(streaming, Some(head), body);
+            }
+            Err(e) => {
+                tracing::warn!(worker = self.id, "bad response context: {e}");
+                if !streaming {
+                    self.fail_job(JobError::BadResponse(e));
+                }
+            }
+        }
+    }
+
+    /// One part of a response, from a relay frame or the native API: the
+    /// whole response, a 1xx interim response, the head and first part of a
+    /// streamed one (`streaming`), or a later part (`head` is None). Returns
+    /// false once the client went away (a stream should stop).
+    fn on_response_part(
+        &mut self,
+        streaming: bool,
+        head: Option<(u16, Vec<(String, String)>)>,
+        body: &[u8],
+    ) -> bool {
+        if let Some(st) = self.stream.as_mut() {
+            let mut gone = false;
             if let Some(tx) = &st.events {
                 if !body.is_empty()
                     && tx
                         .send(ResponseEvent::Data(bytes::Bytes::copy_from_slice(body)))
                         .is_err()
                 {
-                    tracing::debug!(worker = self.id, "client went away; stopping the stream");
                     st.events = None;
+                    gone = true;
+                }
+            }
+            let alive = st.events.is_some();
+            if gone {
+                tracing::debug!(worker = self.id, "client went away; stopping the stream");
+                if self.mode == Mode::Relay {
                     let stop = frame::encode(0, frame::STOP, &[], &[]);
                     self.push_inbox(&stop);
                 }
@@ -432,65 +475,51 @@ impl WorkerHost {
                 }
                 self.finish_exec();
             }
-            return;
+            return alive;
         }
-        {
-            if ctx.is_empty() && !streaming {
-                self.reply(HttpResponse {
-                    status: 200,
-                    headers: vec![],
-                    body: body.to_vec().into(),
-                    streamed: false,
-                });
-                return;
-            }
-            match parse_response_context(ctx) {
-                Ok((status, headers)) if (100..200).contains(&status) && streaming => {
-                    // 1xx interim responses (103 Early Hints), bodies dropped.
-                    let events = self.job.as_ref().and_then(|j| j.req.events.as_ref());
-                    match events {
-                        Some(tx) if status != 101 => {
-                            let sent = tx.send(ResponseEvent::Interim(status, headers)).is_ok();
-                            tracing::debug!(
-                                worker = self.id,
-                                status,
-                                sent,
-                                "interim response passed on"
-                            );
-                        }
-                        _ => tracing::debug!(worker = self.id, status, "interim response dropped"),
-                    }
+        let Some((status, headers)) = head else {
+            return false;
+        };
+        if (100..200).contains(&status) && streaming {
+            // 1xx interim responses (103 Early Hints), bodies dropped.
+            let events = self.job.as_ref().and_then(|j| j.req.events.as_ref());
+            return match events {
+                Some(tx) if status != 101 => {
+                    let sent = tx.send(ResponseEvent::Interim(status, headers)).is_ok();
+                    tracing::debug!(worker = self.id, status, sent, "interim response passed on");
+                    sent
                 }
-                Ok((status, headers)) => {
-                    let events = self.job.as_ref().and_then(|j| j.req.events.clone());
-                    let resp = HttpResponse {
-                        status,
-                        headers,
-                        body: body.to_vec().into(),
-                        streamed: streaming && events.is_some(),
-                    };
-                    if streaming {
-                        // The head goes now; the exec is counted at the last part.
-                        let mut events = events;
-                        if let Some(job) = self.job.take() {
-                            if job.reply.send(Ok(resp)).is_err() && events.take().is_some() {
-                                let stop = frame::encode(0, frame::STOP, &[], &[]);
-                                self.push_inbox(&stop);
-                            }
-                        }
-                        self.stream = Some(Streaming { events });
-                    } else {
-                        self.reply(resp);
-                    }
+                _ => {
+                    tracing::debug!(worker = self.id, status, "interim response dropped");
+                    true
                 }
-                Err(e) => {
-                    tracing::warn!(worker = self.id, "bad response context: {e}");
-                    if !streaming {
-                        self.fail_job(JobError::BadResponse(e));
-                    }
-                }
+            };
+        }
+        let events = self.job.as_ref().and_then(|j| j.req.events.clone());
+        let resp = HttpResponse {
+            status,
+            headers,
+            body: body.to_vec().into(),
+            streamed: streaming && events.is_some(),
+        };
+        if !streaming {
+            self.reply(resp);
+            return true;
+        }
+        // The head goes now; the exec is counted at the last part.
+        let mut events = events;
+        if let Some(job) = self.job.take() {
+            if job.reply.send(Ok(resp)).is_err()
+                && events.take().is_some()
+                && self.mode == Mode::Relay
+            {
+                let stop = frame::encode(0, frame::STOP, &[], &[]);
+                self.push_inbox(&stop);
             }
         }
+        let alive = events.is_some();
+        self.stream = Some(Streaming { events });
+        alive
     }
 
     fn protocol_error(&mut self, mut msg: String) {
@@ -736,6 +765,10 @@ impl Host for WorkerHost {
             return false;
         }
         self.mode = Mode::Native;
+        if self.stream.is_some() {
+            // A streamed response the script never finished ends here.
+            self.on_response_part(false, None, b"");
+        }
         if self.job.is_some() {
             tracing::warn!(
                 worker = self.id,
@@ -777,19 +810,28 @@ impl Host for WorkerHost {
         true
     }
 
-    fn respond(&mut self, status: i64, headers: &[(&[u8], &[u8])], body: &[u8]) {
-        if self.job.is_none() {
+    fn respond(
+        &mut self,
+        status: i64,
+        headers: &[(&[u8], &[u8])],
+        body: &[u8],
+        more: bool,
+    ) -> bool {
+        if self.job.is_none() && self.stream.is_none() {
             tracing::warn!(
                 worker = self.id,
                 "respond() without a request in flight (ignored)"
             );
-            return;
+            return false;
+        }
+        if self.stream.is_some() {
+            return self.on_response_part(more, None, body);
         }
         if !(100..=599).contains(&status) {
             self.fail_job(JobError::BadResponse(format!(
                 "unknown status code from worker: {status}"
             )));
-            return;
+            return false;
         }
         let headers = headers
             .iter()
@@ -800,12 +842,7 @@ impl Host for WorkerHost {
                 )
             })
             .collect();
-        self.reply(HttpResponse {
-            status: status as u16,
-            headers,
-            body: body.to_vec().into(),
-            streamed: false,
-        });
+        self.on_response_part(more, Some((status as u16, headers)), body)
     }
 
     fn error(&mut self, msg: &[u8]) {

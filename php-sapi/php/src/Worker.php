@@ -21,8 +21,8 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
         | \JSON_UNESCAPED_SLASHES | \JSON_UNESCAPED_UNICODE | \JSON_PRESERVE_ZERO_FRACTION;
     private const DECODE = \JSON_THROW_ON_ERROR | \JSON_INVALID_UTF8_SUBSTITUTE;
 
-    /** @var array{0: int, 1: array, 2: string}|null a response sent in parts, not finished yet */
-    private ?array $pending = null;
+    /** The client of the streamed response in progress went away (native path). */
+    private bool $nativeStopped = false;
 
     /** Goridge frames over STDIN/STDOUT instead of native calls (RUSTRUNNER_WORKER_TRANSPORT=relay). */
     private ?Internal\RelayTransport $relay = null;
@@ -144,13 +144,11 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
 
     public function error(string $error): void
     {
-        $this->pending = null;
         $this->relay ? $this->relay->error($error) : \rustrunner_error($error);
     }
 
     public function stop(): void
     {
-        $this->pending = null;
         $this->relay ? $this->relay->stop() : \rustrunner_stop();
     }
 
@@ -172,14 +170,14 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
     }
 
     /**
-     * Responses can be sent in parts (goridge STREAM frames, relay transport
-     * only; the native functions collect the parts into one response).
+     * Responses can be sent in parts: goridge STREAM frames on the relay
+     * transport, parts through rustrunner_respond() on the native one.
      *
      * @internal used by HttpWorker
      */
     public function canStream(): bool
     {
-        return $this->relay !== null;
+        return true; // STREAM frames on the relay, parts through rustrunner_respond()
     }
 
     /**
@@ -189,7 +187,7 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
      */
     public function streamStopped(): bool
     {
-        return $this->relay !== null && $this->relay->stopped;
+        return $this->relay !== null ? $this->relay->stopped : $this->nativeStopped;
     }
 
     /**
@@ -200,12 +198,7 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
      */
     public function nextRequest(): ?array
     {
-        if ($this->pending !== null) {
-            // The previous response was never finished: send what it has
-            // (its first part's status and headers are used).
-            $this->sendResponse(200, [], '', true);
-        }
-
+        // A streamed response left unfinished is ended by the server.
         return $this->relay ? $this->relay->nextRequest() : \rustrunner_wait_request();
     }
 
@@ -225,24 +218,9 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
             $this->relay->respond($status, $headers, $body, !$endOfStream);
             return;
         }
-        if (!$endOfStream) {
-            if ($this->pending !== null) {
-                $this->pending[2] .= $body;
-            } elseif ($status < 100 || $status >= 200) {
-                $this->pending = [$status, $headers, $body];
-            }
-            return;
-        }
-
-        if ($this->pending !== null) {
-            [$status, $headers, $first] = $this->pending;
-            $this->pending = null;
-            $body = $first . $body;
-        }
-        if ($this->relay) {
-            $this->relay->respond($status, $headers, $body);
-            return;
-        }
-        \rustrunner_respond($status, $headers, $body);
+        // Native: a part with $endOfStream false is sent at once (a 1xx is an
+        // interim response); the server answers false once the client left.
+        $alive = \rustrunner_respond($status, $headers, $body, !$endOfStream);
+        $this->nativeStopped = !$endOfStream && !$alive;
     }
 }
