@@ -1,6 +1,7 @@
 //! `rr`: a RoadRunner-compatible PHP application server whose PHP workers are
 //! threads of this process.
 
+mod cli;
 mod config;
 mod http;
 mod observe;
@@ -45,9 +46,20 @@ struct Cli {
 enum Command {
     /// Start the server.
     Serve,
+    /// Run the embedded PHP as a command-line interpreter (php's options:
+    /// -v, -r code, -d k=v, -m, -i, script args...).
+    #[command(name = "php-cli", disable_help_flag = true)]
+    PhpCli {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 fn main() -> ExitCode {
+    // `rr php-cli ...` and a `php` link to rr take php's own options.
+    if let Some(code) = cli::dispatch() {
+        return code;
+    }
     let cli = Cli::parse();
     if let Some(dir) = &cli.workdir {
         if let Err(e) = std::env::set_current_dir(dir) {
@@ -59,6 +71,7 @@ fn main() -> ExitCode {
         }
     }
     match cli.command {
+        Command::PhpCli { args } => cli::run(args, None),
         Command::Serve => {
             let mut cfg = match config::load(&cli.config, &cli.overrides) {
                 Ok(c) => c,
