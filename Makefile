@@ -7,7 +7,7 @@ CARGO ?= cargo
 EPISODE0 := episodes/0-first-contact/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps php build release serve test lint unit integration episode0-vendor clean
+.PHONY: all deps php php-static build release dist serve test lint unit integration episode0-vendor clean
 
 all: build
 
@@ -16,13 +16,18 @@ all: build
 DEB_PACKAGES := clang libclang-dev pkg-config curl ca-certificates \
 	php-nyholm-psr7 php-psr-http-message php-psr-http-factory
 
+# Issue 8's tests: debootstrap (the bare-Debian chroot test of `make dist`)
+# and nginx (three instances behind nginx, one drained and restarted).
+# (RUNLEVEL=1 below keeps Debian's nginx package from starting its service.)
+DEB_PACKAGES += debootstrap nginx
+
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "make: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2; exit 1; }
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make: installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	  $$SUDO apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 # The ZTS PHP (cached; ~7 minutes the first time on 2 cores).
@@ -34,6 +39,24 @@ build: php
 
 release: php
 	$(CARGO) build --release
+
+# The static-ish binary: libphp, OPcache and the C libraries linked in (only
+# glibc's libraries and libgcc_s stay dynamic). dist/rr, plus dist/php, a
+# hard link that runs as `rr php-cli` (and is PHP_BINARY for Composer).
+php-static: deps
+	@scripts/build-php.sh --static >/dev/null
+
+dist: php-static
+	RR_STATIC=1 $(CARGO) build --release
+	@mkdir -p dist && rm -f dist/rr dist/php dist/rr.debug
+	cp target/release/rr dist/rr
+	objcopy --only-keep-debug dist/rr dist/rr.debug
+	strip --strip-debug dist/rr
+	objcopy --add-gnu-debuglink=dist/rr.debug dist/rr
+	ln dist/rr dist/php
+	@echo "dist/rr: $$(du -h dist/rr | cut -f1) ($$(stat -c %s dist/rr) bytes); dynamic dependencies:"
+	@ldd dist/rr
+	@cat vendor-headers/link.txt | grep -v '^static' || true
 
 # Episode 0 without Packagist: Debian's nyholm/psr7 plus the server's own
 # worker API. With network access, `composer install` in $(EPISODE0) gives the

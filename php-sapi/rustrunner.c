@@ -1001,7 +1001,13 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
             }
         }
         zend_file_handle fh;
-        zend_stream_init_filename(&fh, life->script);
+        if (life->cli && !strcmp(life->script, "php://stdin")) {
+            /* php-cli reads a script from stdin itself (including
+             * php://stdin is refused without allow_url_include). */
+            zend_stream_init_fp(&fh, stdin, "Standard input code");
+        } else {
+            zend_stream_init_filename(&fh, life->script);
+        }
         fh.primary_script = 1;
         CG(skip_shebang) = 1;
         php_execute_script(&fh);

@@ -166,6 +166,15 @@ static_onig() {
       fail "apt-get source libonig failed (needs a deb-src entry; scripts/build-php.sh adds one)"
     dir="$(ls -d "$base"/libonig-*/ | head -n1)"
   fi
+  local missing=() p
+  for p in automake libtool; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || fail "need root to apt-get install ${missing[*]} (or install them first)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+      fail "apt-get install ${missing[*]} failed"
+  fi
   local b="$CACHE/build/libonig"
   rm -rf "$b" && cp -a "$dir" "$b"
   say "building a static libonig from $(basename "$dir")"

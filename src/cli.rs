@@ -327,11 +327,12 @@ pub fn run(args: Vec<OsString>, argv0: Option<OsString>) -> ExitCode {
         Action::Version | Action::Help => unreachable!(),
     };
     let lint = inv.action == Action::Lint;
-    let mut argv = argv;
-    if argv.first().map(String::as_str) == Some(STDIN_CODE) && code.is_none() {
-        // Script from stdin.
-        argv[0] = "php://stdin".into();
-    }
+    let script = match argv.first().map(String::as_str) {
+        // The script comes from stdin.
+        Some(STDIN_CODE) if code.is_none() => "php://stdin".to_string(),
+        Some(s) => s.to_string(),
+        None => String::new(),
+    };
     let status = std::thread::Builder::new()
         .name("php-cli".into())
         .stack_size(64 << 20)
@@ -343,7 +344,7 @@ pub fn run(args: Vec<OsString>, argv0: Option<OsString>) -> ExitCode {
                 (None, true) => CliMode::Lint,
                 (None, false) => CliMode::Script,
             };
-            let r = thread.run_cli(&mut host, &argv, mode);
+            let r = thread.run_cli(&mut host, &script, &argv, mode);
             drop(thread);
             r.exit_status
         })

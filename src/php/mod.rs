@@ -265,13 +265,14 @@ impl PhpThread {
 
     /// Run PHP as the command line does (`rr php-cli`): one request on this
     /// thread with the process's real stdin/stdout/stderr and signals.
+    /// `script` "php://stdin" reads the script from the real stdin.
     pub fn run_cli(
         &mut self,
         host: &mut dyn Host,
+        script: &str,
         argv: &[String],
         mode: CliMode<'_>,
     ) -> LifeResult {
-        let script = argv.first().map_or("", |s| s.as_str());
         self.run(
             host,
             script,

@@ -1,0 +1,266 @@
+//! Issue 8: `rr php-cli`, the static-ish binary on a bare Debian root, and
+//! scaling out behind nginx.
+//!
+//! * php-cli tests run the debug `rr` built by cargo.
+//! * `chroot_bare_debian_serves_episode0` runs `make dist` (RR_STATIC=1
+//!   release build) and `scripts/dist-chroot-test.sh` when debootstrap is
+//!   installed and the tests run as root; otherwise it says why it skipped.
+//! * `nginx_three_instances_drain_and_restart` runs
+//!   `scripts/nginx-drain-test.sh` when nginx is installed.
+
+mod common;
+
+use common::RR;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rr-dist-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn php(args: &[&str]) -> Output {
+    Command::new(RR)
+        .arg("php-cli")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run rr php-cli")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn php_cli_version_modules_and_info() {
+    let o = php(&["-v"]);
+    assert!(o.status.success());
+    let v = stdout(&o);
+    assert!(v.starts_with("PHP 8."), "{v}");
+    assert!(v.contains("(cli)") && v.contains("ZTS"), "{v}");
+    assert!(v.contains("with Zend OPcache"), "{v}");
+
+    let m = stdout(&php(&["-m"]));
+    assert!(m.starts_with("[PHP Modules]\n"), "{m}");
+    for e in ["Core", "mbstring", "openssl", "pdo_sqlite", "intl", "pcntl"] {
+        assert!(m.lines().any(|l| l == e), "{e} missing from -m: {m}");
+    }
+    assert!(m.contains("[Zend Modules]\nZend OPcache\n"), "{m}");
+
+    let i = stdout(&php(&["-i"]));
+    assert!(
+        i.contains("PHP Version => 8."),
+        "{}",
+        &i[..i.len().min(400)]
+    );
+    assert!(i.contains("Thread Safety => enabled"));
+
+    let h = stdout(&php(&["-h"]));
+    assert!(h.contains("-r <code>"), "{h}");
+    let ini = stdout(&php(&["-n", "--ini"]));
+    assert!(
+        ini.contains("Loaded Configuration File:         (none)"),
+        "{ini}"
+    );
+}
+
+#[test]
+fn php_cli_code_args_ini_and_exit_status() {
+    let o = php(&[
+        "-d",
+        "memory_limit=77M",
+        "-d",
+        "error_reporting=E_ALL & ~E_NOTICE",
+        "-r",
+        "echo PHP_SAPI, ' ', ini_get('memory_limit'), ' ', error_reporting() === (E_ALL & ~E_NOTICE) ? 'er' : 'no', ' ', json_encode($argv), \"\\n\"; exit(42);",
+        "--",
+        "a",
+        "-b",
+    ]);
+    assert_eq!(o.status.code(), Some(42), "{o:?}");
+    assert_eq!(
+        stdout(&o),
+        "cli 77M er [\"Standard input code\",\"a\",\"-b\"]\n"
+    );
+
+    // An uncaught exception: 255, the message on stdout (display_errors),
+    // as php-cli without a php.ini; error_log() goes to stderr.
+    let o = php(&[
+        "-r",
+        "error_log('logged'); throw new RuntimeException('boom');",
+    ]);
+    assert_eq!(o.status.code(), Some(255));
+    assert!(stdout(&o).contains("Fatal error: Uncaught RuntimeException: boom"));
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "logged\n");
+
+    // Unsupported and bad options fail with a message.
+    let o = php(&["-S", "127.0.0.1:0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not supported"));
+    let o = php(&["/nonexistent/x.php"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Could not open input file"));
+}
+
+#[test]
+fn php_cli_script_stdio_env_and_lint() {
+    let d = tmpdir("cli");
+    let script = d.join("s.php");
+    std::fs::write(
+        &script,
+        "#!/usr/bin/env php\n<?php\n\
+         $in = stream_get_contents(STDIN);\n\
+         fwrite(STDOUT, 'in=' . strtoupper($in) . \"\\n\");\n\
+         fwrite(STDERR, \"to-stderr\\n\");\n\
+         echo 'args=', implode(',', array_slice($argv, 1)), \"\\n\";\n\
+         echo 'env=', getenv('RR_CLI_TEST'), ' ', $_SERVER['RR_CLI_TEST'] ?? '-', \"\\n\";\n\
+         putenv('RR_CLI_CHILD=seen');\n\
+         echo 'child=', trim(shell_exec('echo $RR_CLI_CHILD')), \"\\n\";\n\
+         echo 'isatty=', var_export(stream_isatty(STDOUT), true), \"\\n\";\n\
+         exit(3);\n",
+    )
+    .unwrap();
+    let mut child = Command::new(RR)
+        .args(["php-cli", script.to_str().unwrap(), "x", "--y"])
+        .env("RR_CLI_TEST", "hello")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"piped").unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    assert_eq!(
+        stdout(&o),
+        "in=PIPED\nargs=x,--y\nenv=hello hello\nchild=seen\nisatty=false\n"
+    );
+    assert_eq!(String::from_utf8_lossy(&o.stderr), "to-stderr\n");
+
+    // The script from stdin.
+    let mut child = Command::new(RR)
+        .args(["php-cli"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"<?php echo 6 * 7, ' ', $argv[0], \"\\n\";")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&o), "42 Standard input code\n");
+
+    // php -l.
+    let o = php(&["-l", script.to_str().unwrap()]);
+    assert!(o.status.success(), "{o:?}");
+    assert!(stdout(&o).starts_with("No syntax errors detected in "));
+    let bad = d.join("bad.php");
+    std::fs::write(&bad, "<?php function (").unwrap();
+    let o = php(&["-l", bad.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(255));
+    assert!(stdout(&o).contains("Errors parsing"), "{o:?}");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+/// A hard link named `php` runs as `rr php-cli`, and PHP_BINARY names it, so
+/// a script can re-run PHP with php's options, as Composer's `@php` does.
+#[test]
+fn php_hard_link_is_php_binary() {
+    let d = tmpdir("link");
+    let php = d.join("php");
+    if std::fs::hard_link(RR, &php).is_err() {
+        std::fs::copy(RR, &php).unwrap();
+    }
+    let code = "echo PHP_BINARY, \"\\n\"; \
+        echo shell_exec(escapeshellarg(PHP_BINARY) . ' -d memory_limit=33M -r ' . escapeshellarg('echo ini_get(\"memory_limit\"), PHP_EOL;'));";
+    let o = Command::new(&php).args(["-r", code]).output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(stdout(&o), format!("{}\n33M\n", php.display()));
+
+    // `rr php-cli` next to such a link reports the link as PHP_BINARY.
+    let rr = d.join("rr");
+    if std::fs::hard_link(RR, &rr).is_err() {
+        std::fs::copy(RR, &rr).unwrap();
+        std::fs::remove_file(&php).unwrap();
+        std::fs::hard_link(&rr, &php).unwrap();
+    }
+    let o = Command::new(&rr)
+        .args(["php-cli", "-r", "echo PHP_BINARY;"])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), php.display().to_string());
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+        || Path::new("/usr/sbin").join(cmd).exists()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+fn run_script(cmd: &mut Command, what: &str) {
+    let start = std::time::Instant::now();
+    let o = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let err = String::from_utf8_lossy(&o.stderr);
+    eprintln!(
+        "{what} ({:.1}s):\n{out}{err}",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(
+        o.status.success() && out.contains("PASS"),
+        "{what} failed:\n{out}\n{err}"
+    );
+}
+
+#[test]
+fn chroot_bare_debian_serves_episode0() {
+    if !have("debootstrap") || !is_root() {
+        eprintln!("skipped: needs debootstrap and root (make deps installs debootstrap)");
+        return;
+    }
+    // The static-ish binary (incremental: only relinks when nothing changed).
+    run_script(
+        Command::new("sh")
+            .current_dir(root())
+            .args(["-c", "make -s dist >/dev/null && echo PASS"]),
+        "make dist",
+    );
+    run_script(
+        Command::new(root().join("scripts/dist-chroot-test.sh")).arg(root().join("dist/rr")),
+        "scripts/dist-chroot-test.sh",
+    );
+}
+
+#[test]
+fn nginx_three_instances_drain_and_restart() {
+    if !have("nginx") || !have("curl") {
+        eprintln!("skipped: needs nginx and curl (make deps installs them)");
+        return;
+    }
+    run_script(
+        Command::new(root().join("scripts/nginx-drain-test.sh")).arg(RR),
+        "scripts/nginx-drain-test.sh",
+    );
+}
