@@ -47,16 +47,7 @@ php-static: deps
 	@scripts/build-php.sh --static >/dev/null
 
 dist: php-static
-	RR_STATIC=1 $(CARGO) build --release
-	@mkdir -p dist && rm -f dist/rr dist/php dist/rr.debug
-	cp target/release/rr dist/rr
-	objcopy --only-keep-debug dist/rr dist/rr.debug
-	strip --strip-debug dist/rr
-	objcopy --add-gnu-debuglink=dist/rr.debug dist/rr
-	ln dist/rr dist/php
-	@echo "dist/rr: $$(du -h dist/rr | cut -f1) ($$(stat -c %s dist/rr) bytes); dynamic dependencies:"
-	@ldd dist/rr
-	@cat vendor-headers/link.txt | grep -v '^static' || true
+	scripts/dist.sh dist
 
 # Episode 0 without Packagist: Debian's nyholm/psr7 plus the server's own
 # worker API. With network access, `composer install` in $(EPISODE0) gives the

@@ -72,6 +72,20 @@ install_deps() {
   fi
 }
 
+ensure_deb_src() {
+  if ! grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    say "adding a deb-src entry for bookworm (/etc/apt/sources.list.d/rustrunner-src.sources)"
+    cat >/etc/apt/sources.list.d/rustrunner-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt-get update -qq >&2 || fail "apt-get update failed after adding deb-src"
+  fi
+}
+
 fetch_source() {
   # Sets SRC_DIR.
   if [ -n "${PHP_SRC:-}" ]; then
@@ -94,17 +108,7 @@ fetch_source() {
     local base="$CACHE/src/debian"
     SRC_DIR="$(ls -d "$base"/php8.2-*/ 2>/dev/null | head -n1 || true)"
     if [ -z "$SRC_DIR" ] || [ ! -f "$SRC_DIR/main/php_version.h" ]; then
-      if ! grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        say "adding a deb-src entry for bookworm (/etc/apt/sources.list.d/rustrunner-src.sources)"
-        cat >/etc/apt/sources.list.d/rustrunner-src.sources <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-        apt-get update -qq >&2 || fail "apt-get update failed after adding deb-src"
-      fi
+      ensure_deb_src
       rm -rf "$base" && mkdir -p "$base"
       # Try every version the deb-src lists know, newest first: a mirror may
       # list a version whose files it does not carry.
@@ -162,6 +166,7 @@ static_onig() {
   dir="$(ls -d "$base"/libonig-*/ 2>/dev/null | head -n1 || true)"
   if [ -z "$dir" ]; then
     rm -rf "$base" && mkdir -p "$base"
+    ensure_deb_src
     (cd "$base" && apt-get source -qq libonig >&2) ||
       fail "apt-get source libonig failed (needs a deb-src entry; scripts/build-php.sh adds one)"
     dir="$(ls -d "$base"/libonig-*/ | head -n1)"

@@ -264,3 +264,198 @@ fn nginx_three_instances_drain_and_restart() {
         "scripts/nginx-drain-test.sh",
     );
 }
+
+/// A one-shot HTTP server on 127.0.0.1 answering every request with
+/// `status`; returns its port.
+fn fake_status_server(status: u16) -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten().take(4) {
+            let mut s = s;
+            let mut buf = [0u8; 2048];
+            let _ = std::io::Read::read(&mut s, &mut buf);
+            let body = if status == 200 { "ok" } else { "not ready" };
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+/// The Dockerfile's HEALTHCHECK, run outside Docker: its command (JSON
+/// form) with `php` = a hard link to rr, against a stand-in status endpoint.
+#[test]
+fn dockerfile_healthcheck_runs_on_the_embedded_php() {
+    let df = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
+    assert!(df.contains("FROM debian:bookworm-slim"), "final stage");
+    assert!(df.contains("php:8.4-zts"), "PHP 8.4 ZTS source");
+    assert!(df.contains("\nUSER rr\n"), "non-root user");
+    assert!(df.contains("scripts/dist.sh"), "static-ish rr");
+    let hc = df
+        .split("\nHEALTHCHECK ")
+        .nth(1)
+        .expect("a HEALTHCHECK")
+        .split("CMD ")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap();
+    let argv: Vec<String> = serde_json::from_str(hc).expect("HEALTHCHECK CMD in JSON form");
+    assert_eq!(argv[0], "php");
+    assert!(argv
+        .iter()
+        .any(|a| a.contains("127.0.0.1:2114/health?plugin=http")));
+
+    let d = tmpdir("hc");
+    let php = d.join("php");
+    if std::fs::hard_link(RR, &php).is_err() {
+        std::fs::copy(RR, &php).unwrap();
+    }
+    let check = |port: u16| -> Option<i32> {
+        let args: Vec<String> = argv[1..]
+            .iter()
+            .map(|a| a.replace("127.0.0.1:2114", &format!("127.0.0.1:{port}")))
+            .collect();
+        Command::new(&php)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap()
+            .code()
+    };
+    assert_eq!(check(fake_status_server(200)), Some(0), "healthy");
+    assert_eq!(check(fake_status_server(503)), Some(1), "503 = unhealthy");
+    assert_eq!(check(common::free_port()), Some(1), "nothing listening");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+fn yaml(path: &str) -> serde_yaml::Value {
+    serde_yaml::from_str(&std::fs::read_to_string(root().join(path)).unwrap())
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The Kubernetes manifests: probes on the status endpoints, a preStop
+/// drain that fits the grace period, num_workers from the CPU limit; and
+/// the container's command line is one rr really accepts.
+#[test]
+fn kubernetes_manifests_probe_drain_and_follow_the_cpu_limit() {
+    let dep = yaml("deploy/kubernetes/deployment.yaml");
+    let spec = &dep["spec"]["template"]["spec"];
+    let c = &spec["containers"][0];
+    let get = |probe: &str| {
+        c[probe]["httpGet"]["path"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(get("readinessProbe"), "/ready?plugin=http");
+    assert_eq!(get("livenessProbe"), "/health?plugin=http");
+    assert_eq!(
+        c["readinessProbe"]["httpGet"]["port"].as_str(),
+        Some("status")
+    );
+    let ports = c["ports"].as_sequence().unwrap();
+    assert!(
+        ports
+            .iter()
+            .any(|p| p["name"].as_str() == Some("status")
+                && p["containerPort"].as_u64() == Some(2114))
+    );
+    // preStop sleep + rr's drain fit in the grace period.
+    let pre: Vec<&str> = c["lifecycle"]["preStop"]["exec"]["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(pre[0], "sleep");
+    let sleep: u64 = pre[1].parse().unwrap();
+    let args: Vec<String> = c["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    let drain: u64 = args
+        .iter()
+        .find_map(|a| a.strip_prefix("http.pool.destroy_timeout="))
+        .and_then(|v| v.strip_suffix('s'))
+        .and_then(|v| v.parse().ok())
+        .expect("http.pool.destroy_timeout in args");
+    let grace = spec["terminationGracePeriodSeconds"].as_u64().unwrap();
+    assert!(
+        sleep + drain < grace,
+        "preStop {sleep}s + drain {drain}s >= grace {grace}s"
+    );
+    // num_workers follows the CPU limit.
+    let env = c["env"].as_sequence().unwrap();
+    let w = env
+        .iter()
+        .find(|e| e["name"].as_str() == Some("RR_NUM_WORKERS"))
+        .expect("RR_NUM_WORKERS");
+    assert_eq!(
+        w["valueFrom"]["resourceFieldRef"]["resource"].as_str(),
+        Some("limits.cpu")
+    );
+    assert!(c["resources"]["limits"]["cpu"].as_str().is_some());
+    assert!(args.contains(&"http.pool.num_workers=$(RR_NUM_WORKERS)".to_string()));
+    assert_eq!(c["command"][0].as_str(), Some("rr"));
+    for f in ["service.yaml", "pdb.yaml", "hpa.yaml", "kustomization.yaml"] {
+        yaml(&format!("deploy/kubernetes/{f}"));
+    }
+
+    // The same command line (with $(RR_NUM_WORKERS) expanded as the kubelet
+    // does, loopback ports) starts a server that answers.
+    let app = common::App::new(
+        "k8s",
+        "version: \"3\"\nserver:\n  command: \"php worker.php\"\nhttp:\n  address: 127.0.0.1:1\n",
+    );
+    std::fs::copy(
+        root().join("episodes/0-first-contact/app/worker.php"),
+        app.dir.join("worker.php"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(app.dir.join("vendor")).unwrap();
+    std::fs::copy(
+        root().join("episodes/offline-autoload.php"),
+        app.dir.join("vendor/autoload.php"),
+    )
+    .unwrap();
+    let status_port = common::free_port();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            a.replace("$(RR_NUM_WORKERS)", "2")
+                .replace("0.0.0.0:8080", &format!("127.0.0.1:{}", app.port))
+                .replace("0.0.0.0:2114", &format!("127.0.0.1:{status_port}"))
+        })
+        .collect();
+    let mut child = Command::new(RR)
+        .args(&args)
+        .current_dir(&app.dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/", app.port);
+    let mut body = String::new();
+    for _ in 0..100 {
+        if let Ok(r) = ureq::get(&url).call() {
+            body = r.into_string().unwrap_or_default();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let st = child.wait().unwrap();
+    assert_eq!(body, "Hello from RoadRunner!");
+    assert!(st.success(), "rr exited with {st:?} after SIGTERM");
+}
