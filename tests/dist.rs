@@ -5,6 +5,7 @@
 //! * `chroot_bare_debian_serves_episode0` runs `make dist` (RR_STATIC=1
 //!   release build) and `scripts/dist-chroot-test.sh` when debootstrap is
 //!   installed and the tests run as root; otherwise it says why it skipped.
+//! * `composer_runs_on_php_cli` runs `scripts/composer-php-cli-test.sh`.
 //! * `nginx_three_instances_drain_and_restart` runs
 //!   `scripts/nginx-drain-test.sh` when nginx is installed.
 
@@ -458,4 +459,19 @@ fn kubernetes_manifests_probe_drain_and_follow_the_cpu_limit() {
     let st = child.wait().unwrap();
     assert_eq!(body, "Hello from RoadRunner!");
     assert!(st.success(), "rr exited with {st:?} after SIGTERM");
+}
+
+/// Composer (Debian's package, unpacked, not installed) on the embedded PHP
+/// through a `php` hard link: install from a path repository, `@php -d`
+/// and `@php -r` scripts.
+#[test]
+fn composer_runs_on_php_cli() {
+    if !have("apt-get") || !have("dpkg") {
+        eprintln!("skipped: needs apt-get and dpkg (to fetch Debian's composer)");
+        return;
+    }
+    run_script(
+        Command::new(root().join("scripts/composer-php-cli-test.sh")).arg(RR),
+        "scripts/composer-php-cli-test.sh",
+    );
 }
