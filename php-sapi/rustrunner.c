@@ -56,8 +56,9 @@ static void *rr_host(void)
 /* SAPI callbacks                                                      */
 /* ------------------------------------------------------------------ */
 
-/* Command-line mode: write everything to fd 1, as php-cli does. */
-static void rr_write_fd(int fd, const char *str, size_t len)
+/* Command-line mode: write everything to fd 1, as php-cli does. Returns 0,
+ * or -1 when the descriptor is gone (EPIPE: SIGPIPE is ignored). */
+static int rr_write_fd(int fd, const char *str, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, str, len);
@@ -65,18 +66,24 @@ static void rr_write_fd(int fd, const char *str, size_t len)
             if (errno == EINTR || errno == EAGAIN) {
                 continue;
             }
-            return;
+            return -1;
         }
         str += n;
         len -= (size_t)n;
     }
+    return 0;
 }
 
 static size_t rr_ub_write(const char *str, size_t len)
 {
     void *host = rr_host();
     if (rr_current && rr_current->cli) {
-        rr_write_fd(STDOUT_FILENO, str, len);
+        if (rr_write_fd(STDOUT_FILENO, str, len) != 0) {
+            /* As php-cli: the reader went away (`| head`); the script
+             * ends (unless ignore_user_abort) instead of writing forever. */
+            EG(exit_status) = 255;
+            php_handle_aborted_connection();
+        }
     } else if (host && len) {
         rr_cb.output(host, str, len);
     } else if (len) {

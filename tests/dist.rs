@@ -475,3 +475,42 @@ fn composer_runs_on_php_cli() {
         "scripts/composer-php-cli-test.sh",
     );
 }
+
+/// php-cli's process behaviour: a closed stdout ends the script (exit 255,
+/// not an endless loop), and pcntl_signal() receives the process's signals.
+#[test]
+fn php_cli_broken_pipe_and_signals() {
+    let mut child = Command::new(RR)
+        .args([
+            "php-cli",
+            "-r",
+            "while (true) { echo str_repeat('y', 100), \"\\n\"; }",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let mut buf = [0u8; 64];
+    std::io::Read::read_exact(&mut out, &mut buf).unwrap();
+    drop(out);
+    let start = std::time::Instant::now();
+    let st = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = child.kill();
+            panic!("rr php-cli kept writing to a closed pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(st.code(), Some(255));
+
+    let o = php(&[
+        "-r",
+        "pcntl_async_signals(true); pcntl_signal(SIGTERM, function () { echo \"got TERM\\n\"; exit(5); }); \
+         posix_kill(posix_getpid(), SIGTERM); sleep(5); echo \"not reached\\n\";",
+    ]);
+    assert_eq!(o.status.code(), Some(5));
+    assert_eq!(stdout(&o), "got TERM\n");
+}
