@@ -18,7 +18,8 @@ DEB_PACKAGES := clang libclang-dev pkg-config curl ca-certificates \
 
 # Issue 8's tests: debootstrap (the bare-Debian chroot test of `make dist`)
 # and nginx (three instances behind nginx, one drained and restarted).
-# (RUNLEVEL=1 below keeps Debian's nginx package from starting its service.)
+# (On a machine with an init system, Debian's nginx package also starts its
+# own service on :80; the tests use only the binary, with their own config.)
 DEB_PACKAGES += debootstrap nginx
 
 deps:
@@ -27,7 +28,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "make: installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && RUNLEVEL=1 DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 # The ZTS PHP (cached; ~7 minutes the first time on 2 cores).
