@@ -71,6 +71,8 @@ else
   debootstrap --variant=minbase bookworm "$ROOT" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
     { tail -n 20 "$WORK/debootstrap.log" >&2; fail "debootstrap failed"; }
   echo "timing: debootstrap --variant=minbase bookworm: $(since "$t") s"
+  # As slim images do: no package lists, no downloaded .debs.
+  rm -rf "$ROOT"/var/lib/apt/lists/* "$ROOT"/var/cache/apt/archives/*.deb
   mkdir -p "$CACHE"
   tar -czf "$TARBALL.tmp" -C "$ROOT" . && mv "$TARBALL.tmp" "$TARBALL"
 fi
