@@ -70,6 +70,11 @@ COPY --from=build /out/rr /usr/local/bin/rr
 # scripts and Composer's `@php` (PHP_BINARY) all run the embedded PHP.
 RUN ln /usr/local/bin/rr /usr/local/bin/php \
  && rr php-cli -v
+# php.ini where the official php images keep it (both optional): the PHP
+# build's own configured path does not exist in this image.
+ENV PHPRC=/usr/local/etc/php \
+    PHP_INI_SCAN_DIR=/usr/local/etc/php/conf.d
+RUN mkdir -p /usr/local/etc/php/conf.d
 WORKDIR /app
 USER rr
 EXPOSE 8080 2114

@@ -64,6 +64,23 @@ fn php_cli_version_modules_and_info() {
     );
     assert!(i.contains("Thread Safety => enabled"));
 
+    // php.ini: -c, PHPRC and PHP_INI_SCAN_DIR (the image sets the latter two).
+    let d = tmpdir("ini");
+    std::fs::create_dir_all(d.join("conf.d")).unwrap();
+    std::fs::write(d.join("php.ini"), "memory_limit=43M\n").unwrap();
+    std::fs::write(d.join("conf.d/10-x.ini"), "precision=9\n").unwrap();
+    let code = "echo ini_get('memory_limit'), ' ', ini_get('precision');";
+    let o = php(&["-c", d.join("php.ini").to_str().unwrap(), "-r", code]);
+    assert_eq!(stdout(&o), "43M 14");
+    let o = Command::new(RR)
+        .args(["php-cli", "-r", code])
+        .env("PHPRC", &d)
+        .env("PHP_INI_SCAN_DIR", d.join("conf.d"))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o), "43M 9");
+    let _ = std::fs::remove_dir_all(&d);
+
     let h = stdout(&php(&["-h"]));
     assert!(h.contains("-r <code>"), "{h}");
     let ini = stdout(&php(&["-n", "--ini"]));
