@@ -8,7 +8,7 @@ EPISODE0 := episodes/0-first-contact/app
 EPISODE1 := episodes/1-symfony-integration/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps php build release serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
+.PHONY: all deps php php-static build release dist serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
 
 all: build
 
@@ -20,6 +20,12 @@ DEB_PACKAGES := clang libclang-dev pkg-config curl ca-certificates \
 	php-symfony-framework-bundle php-symfony-runtime php-symfony-yaml \
 	php-symfony-dotenv php-symfony-console php-symfony-http-kernel \
 	php-symfony-http-foundation php-symfony-routing
+
+# Issue 8's tests: debootstrap (the bare-Debian chroot test of `make dist`)
+# and nginx (three instances behind nginx, one drained and restarted).
+# (On a machine with an init system, Debian's nginx package also starts its
+# own service on :80; the tests use only the binary, with their own config.)
+DEB_PACKAGES += debootstrap nginx
 
 deps:
 	@command -v $(CARGO) >/dev/null || { echo "make: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2; exit 1; }
@@ -39,6 +45,15 @@ build: php
 
 release: php
 	$(CARGO) build --release
+
+# The static-ish binary: libphp, OPcache and the C libraries linked in (only
+# glibc's libraries and libgcc_s stay dynamic). dist/rr, plus dist/php, a
+# hard link that runs as `rr php-cli` (and is PHP_BINARY for Composer).
+php-static: deps
+	@scripts/build-php.sh --static >/dev/null
+
+dist: php-static
+	scripts/dist.sh dist
 
 # Episode 0 without Packagist: Debian's nyholm/psr7 plus the server's own
 # worker API. With network access, `composer install` in $(EPISODE0) gives the

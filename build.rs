@@ -7,6 +7,17 @@
 //! 2. the project's cache (`scripts/build-php.sh`): `$RUSTRUNNER_CACHE` or
 //!    `~/.cache/rustrunner`, newest `php-*-zts-*` install;
 //! 3. `php-config` on `PATH`.
+//!
+//! Linking:
+//! * `lib/rustrunner/librr_opcache.a` in the PHP install (made by
+//!   `scripts/build-php.sh`) links OPcache into rr; without it, rr loads
+//!   `opcache.so` at run time (next to the binary, or the build's extension
+//!   dir).
+//! * `RR_STATIC=1` (what `make dist` sets) links the C libraries libphp needs
+//!   (libxml2, OpenSSL, SQLite, ICU, oniguruma, zlib, liblzma, libstdc++, ...)
+//!   from their `.a` archives, so the binary needs only glibc (and libgcc_s,
+//!   which glibc itself depends on). A library without an archive stays
+//!   dynamic, with a build warning naming it.
 
 use std::env;
 use std::fs;
@@ -18,6 +29,7 @@ fn main() {
     println!("cargo:rerun-if-changed=php-sapi/rustrunner.h");
     println!("cargo:rerun-if-env-changed=PHP_CONFIG");
     println!("cargo:rerun-if-env-changed=RUSTRUNNER_CACHE");
+    println!("cargo:rerun-if-env-changed=RR_STATIC");
 
     let php_config = find_php_config().unwrap_or_else(|| {
         fail(
@@ -99,8 +111,29 @@ fn main() {
     #[cfg(unix)]
     let _ = std::os::unix::fs::symlink(&include_dir, &link);
 
+    // OPcache linked in (PHP < 8.5 builds it only as a shared extension).
+    let libdir = prefix.join("lib");
+    let rr_libdir = libdir.join("rustrunner");
+    let static_opcache =
+        rr_libdir.join("librr_opcache.a").exists() && env::var("RR_NO_STATIC_OPCACHE").is_err();
+    println!("cargo:rerun-if-env-changed=RR_NO_STATIC_OPCACHE");
+    // (A missing path would rerun this script on every build: watch the
+    // nearest existing directory instead.)
+    println!(
+        "cargo:rerun-if-changed={}",
+        if rr_libdir.exists() {
+            &rr_libdir
+        } else {
+            &libdir
+        }
+        .display()
+    );
+
     // The C glue.
     let mut build = cc::Build::new();
+    if static_opcache {
+        build.define("RR_STATIC_OPCACHE", "1");
+    }
     build
         .file("php-sapi/rustrunner.c")
         .include("php-sapi")
@@ -137,24 +170,34 @@ fn main() {
     embed_php_library(&out);
 
     // libphp.
-    let libdir = prefix.join("lib");
     println!("cargo:rustc-link-search=native={}", libdir.display());
     if libdir.join("libphp.a").exists() {
-        // Whole archive: shared extensions (opcache.so) resolve Zend symbols
-        // against the binary, so every object must be there and exported.
+        // Whole archive: shared extensions (opcache.so, xdebug.so, ...)
+        // resolve Zend symbols against the binary, so every object must be
+        // there and exported.
         println!("cargo:rustc-link-lib=static:+whole-archive,-bundle=php");
+        if static_opcache {
+            println!("cargo:rustc-link-search=native={}", rr_libdir.display());
+            println!("cargo:rustc-link-lib=static:+whole-archive,-bundle=rr_opcache");
+        }
         println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic");
+        let mut search: Vec<PathBuf> = vec![rr_libdir.clone()];
+        let mut wanted: Vec<String> = Vec::new();
         for tok in ldflags.split_whitespace().chain(libs.split_whitespace()) {
             if let Some(dir) = tok.strip_prefix("-L") {
                 println!("cargo:rustc-link-search=native={dir}");
+                search.push(PathBuf::from(dir));
             } else if let Some(lib) = tok.strip_prefix("-l") {
-                println!("cargo:rustc-link-lib={lib}");
+                wanted.push(lib.to_string());
             }
         }
         // intl is C++.
         if libs.contains("icu") && !libs.contains("stdc++") {
-            println!("cargo:rustc-link-lib=stdc++");
+            wanted.push("stdc++".into());
         }
+        let want_static = env::var("RR_STATIC").is_ok_and(|v| v == "1");
+        let report = link_native_libs(&wanted, &search, want_static);
+        let _ = fs::write(vh.join("link.txt"), report);
     } else if libdir.join("libphp.so").exists() {
         println!("cargo:rustc-link-lib=dylib=php");
         println!("cargo:rustc-link-arg-bins=-Wl,-rpath,{}", libdir.display());
@@ -171,6 +214,145 @@ fn main() {
         query("--extension-dir")
     );
     println!("cargo:rustc-env=RR_PHP_VERSION={version}");
+}
+
+/// Libraries that always come from glibc (or the compiler runtime glibc
+/// itself needs): they stay dynamic.
+const SYSTEM_LIBS: &[&str] = &[
+    "c", "m", "dl", "pthread", "rt", "util", "resolv", "gcc_s", "anl", "nsl",
+];
+
+/// Emit the link lines for libphp's libraries. With `want_static`, every
+/// library with a `.a` archive is linked statically, together with what that
+/// archive needs (pkg-config --static), ordered so each archive comes before
+/// the ones it depends on. Returns a report for vendor-headers/link.txt.
+fn link_native_libs(wanted: &[String], search: &[PathBuf], want_static: bool) -> String {
+    if !want_static {
+        let mut seen = Vec::new();
+        for l in wanted {
+            if !seen.contains(l) {
+                println!("cargo:rustc-link-lib={l}");
+                seen.push(l.clone());
+            }
+        }
+        return format!(
+            "mode: dynamic (set RR_STATIC=1 for static archives)\nlibs: {}\n",
+            seen.join(" ")
+        );
+    }
+    // Expand each library into itself + its static dependencies, then keep
+    // the last occurrence of each (dependencies end up after dependents).
+    let mut expanded: Vec<String> = Vec::new();
+    let mut visiting: Vec<String> = Vec::new();
+    for l in wanted {
+        expand_lib(l, &mut expanded, &mut visiting);
+    }
+    let mut order: Vec<String> = Vec::new();
+    for (i, l) in expanded.iter().enumerate() {
+        if !expanded[i + 1..].contains(l) {
+            order.push(l.clone());
+        }
+    }
+    let mut report = String::from("mode: static (RR_STATIC=1)\n");
+    for l in &order {
+        if SYSTEM_LIBS.contains(&l.as_str()) {
+            println!("cargo:rustc-link-lib=dylib={l}");
+            report.push_str(&format!("dynamic (glibc) {l}\n"));
+            continue;
+        }
+        match find_static_archive(l, search) {
+            Some(a) => {
+                println!(
+                    "cargo:rustc-link-search=native={}",
+                    a.parent().unwrap().display()
+                );
+                println!("cargo:rustc-link-lib=static:-bundle={l}");
+                report.push_str(&format!("static {l} {}\n", a.display()));
+            }
+            None => {
+                println!(
+                    "cargo:warning=RR_STATIC=1: no lib{l}.a found; lib{l} stays a dynamic dependency"
+                );
+                println!("cargo:rustc-link-lib=dylib={l}");
+                report.push_str(&format!("dynamic (no archive) {l}\n"));
+            }
+        }
+    }
+    report
+}
+
+/// pkg-config module of a library name, where it differs or matters.
+fn pkg_module(lib: &str) -> Option<&'static str> {
+    Some(match lib {
+        "xml2" => "libxml-2.0",
+        "ssl" => "libssl",
+        "crypto" => "libcrypto",
+        "sqlite3" => "sqlite3",
+        "z" => "zlib",
+        "onig" => "oniguruma",
+        "icuio" => "icu-io",
+        "icui18n" => "icu-i18n",
+        "icuuc" => "icu-uc",
+        "lzma" => "liblzma",
+        "zstd" => "libzstd",
+        "curl" => "libcurl",
+        "zip" => "libzip",
+        "sodium" => "libsodium",
+        "argon2" => "libargon2",
+        "ffi" => "libffi",
+        _ => return None,
+    })
+}
+
+fn expand_lib(lib: &str, out: &mut Vec<String>, visiting: &mut Vec<String>) {
+    out.push(lib.to_string());
+    if visiting.iter().any(|v| v == lib) {
+        return;
+    }
+    visiting.push(lib.to_string());
+    let mut deps: Vec<String> = Vec::new();
+    if let Some(m) = pkg_module(lib) {
+        if let Ok(o) = Command::new("pkg-config")
+            .args(["--static", "--libs-only-l", m])
+            .output()
+        {
+            if o.status.success() {
+                deps = String::from_utf8_lossy(&o.stdout)
+                    .split_whitespace()
+                    .filter_map(|t| t.strip_prefix("-l"))
+                    .filter(|d| *d != lib)
+                    .map(String::from)
+                    .collect();
+            }
+        }
+    }
+    // ICU is C++; its .pc files do not say so.
+    if lib.starts_with("icu") {
+        deps.push("stdc++".into());
+    }
+    for d in deps {
+        expand_lib(&d, out, visiting);
+    }
+    visiting.pop();
+}
+
+/// The `.a` archive of `lib`: the given dirs first, then the C compiler's
+/// own search path (multiarch dirs, GCC's dir for libstdc++).
+fn find_static_archive(lib: &str, search: &[PathBuf]) -> Option<PathBuf> {
+    let name = format!("lib{lib}.a");
+    for d in search {
+        let p = d.join(&name);
+        if p.exists() {
+            return Some(p);
+        }
+    }
+    let cc = env::var("CC").unwrap_or_else(|_| "cc".into());
+    let o = Command::new(cc)
+        .arg(format!("-print-file-name={name}"))
+        .output()
+        .ok()?;
+    let p = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+    (p.is_absolute() && p.exists()).then_some(p)
 }
 
 /// Generate `phplib.rs`: every file of php-sapi/php/ embedded in the binary.

@@ -13,6 +13,7 @@
 #endif
 #include "rustrunner.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include "main/php_streams.h"
 #include "main/php_network.h"
 #include "zend_exceptions.h"
+#include "zend_extensions.h"
 #include "zend_ini.h"
 
 #ifndef ZTS
@@ -54,10 +56,35 @@ static void *rr_host(void)
 /* SAPI callbacks                                                      */
 /* ------------------------------------------------------------------ */
 
+/* Command-line mode: write everything to fd 1, as php-cli does. Returns 0,
+ * or -1 when the descriptor is gone (EPIPE: SIGPIPE is ignored). */
+static int rr_write_fd(int fd, const char *str, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, str, len);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                continue;
+            }
+            return -1;
+        }
+        str += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
 static size_t rr_ub_write(const char *str, size_t len)
 {
     void *host = rr_host();
-    if (host && len) {
+    if (rr_current && rr_current->cli) {
+        if (rr_write_fd(STDOUT_FILENO, str, len) != 0) {
+            /* As php-cli: the reader went away (`| head`); the script
+             * ends (unless ignore_user_abort) instead of writing forever. */
+            EG(exit_status) = 255;
+            php_handle_aborted_connection();
+        }
+    } else if (host && len) {
         rr_cb.output(host, str, len);
     } else if (len) {
         /* Output outside a worker life (start-up): the process stderr. */
@@ -193,6 +220,25 @@ static void rr_register_variables(zval *track_vars_array)
 static int rr_sapi_startup(sapi_module_struct *module);
 static int rr_sapi_shutdown(sapi_module_struct *module);
 
+#ifdef RR_STATIC_OPCACHE
+/* OPcache linked into the binary (build.rs, lib/rustrunner/librr_opcache.a):
+ * its zend_extension entry, renamed so no zend_extension .so can shadow it. */
+extern zend_extension rr_opcache_zend_extension_entry;
+#endif
+
+/* Runs inside php_module_startup after zend_startup and before php.ini's
+ * zend_extension= lines are loaded: the place to register a zend extension
+ * that is part of the binary, exactly as loading opcache.so would. */
+static void rr_ini_defaults(HashTable *configuration_hash)
+{
+    (void)configuration_hash;
+#ifdef RR_STATIC_OPCACHE
+    if (!zend_get_extension(rr_opcache_zend_extension_entry.name)) {
+        zend_register_extension(&rr_opcache_zend_extension_entry, NULL);
+    }
+#endif
+}
+
 /* PHP_SAPI is "cli": RoadRunner workers are php-cli processes and code relies
  * on it. OPcache accepts "cli" when opcache.enable_cli=1, which we set. */
 static sapi_module_struct rr_sapi_module = {
@@ -210,6 +256,7 @@ static sapi_module_struct rr_sapi_module = {
     .read_cookies = rr_read_cookies,
     .register_server_variables = rr_register_variables,
     .log_message = rr_log_message,
+    .ini_defaults = rr_ini_defaults,
 };
 
 /* ------------------------------------------------------------------ */
@@ -364,7 +411,7 @@ static php_stream *rr_php_wrapper_open(php_stream_wrapper *wrapper, const char *
                                        const char *mode, int options, zend_string **opened_path,
                                        php_stream_context *context STREAMS_DC)
 {
-    if (rr_current && !strncasecmp(path, "php://", 6)) {
+    if (rr_current && !rr_current->cli && !strncasecmp(path, "php://", 6)) {
         const char *p = path + 6;
         int kind = 0;
         if (!strcasecmp(p, "stdin")) {
@@ -410,12 +457,24 @@ static void rr_register_constant_stream(const char *name, php_stream *s)
     zend_register_constant(&c);
 }
 
-static void rr_register_file_handles(void)
+static void rr_register_file_handles(int cli)
 {
-    php_stream *in = rr_open_std_stream(RR_STREAM_IN);
-    php_stream *out = rr_open_std_stream(RR_STREAM_OUT);
-    php_stream *err = rr_open_std_stream(RR_STREAM_ERR);
+    php_stream *in, *out, *err;
+    if (cli) {
+        /* php-cli's own streams over fds 0, 1, 2 (stream_isatty, select,
+         * proc_open inheritance all behave as in php-cli). */
+        in = php_stream_open_wrapper_ex("php://stdin", "rb", 0, NULL, NULL);
+        out = php_stream_open_wrapper_ex("php://stdout", "wb", 0, NULL, NULL);
+        err = php_stream_open_wrapper_ex("php://stderr", "wb", 0, NULL, NULL);
+    } else {
+        in = rr_open_std_stream(RR_STREAM_IN);
+        out = rr_open_std_stream(RR_STREAM_OUT);
+        err = rr_open_std_stream(RR_STREAM_ERR);
+    }
     if (!in || !out || !err) {
+        if (in) php_stream_close(in);
+        if (out) php_stream_close(out);
+        if (err) php_stream_close(err);
         return;
     }
     rr_register_constant_stream("STDIN", in);
@@ -762,6 +821,40 @@ static int rr_sapi_shutdown(sapi_module_struct *module)
 }
 
 static char *rr_ini_copy = NULL;
+static char *rr_executable = NULL;
+static char *rr_ini_path = NULL;
+static int rr_ini_ignore = 0;
+
+void rr_php_configure(const char *executable, int ini_ignore, const char *ini_path)
+{
+    free(rr_executable);
+    free(rr_ini_path);
+    rr_executable = executable ? strdup(executable) : NULL;
+    rr_ini_path = ini_path ? strdup(ini_path) : NULL;
+    rr_ini_ignore = ini_ignore ? 1 : 0;
+}
+
+static void rr_process_signal_set(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+    sigaddset(set, SIGQUIT);
+    sigaddset(set, SIGUSR1);
+    sigaddset(set, SIGUSR2);
+    sigaddset(set, SIGPIPE);
+    sigaddset(set, SIGCHLD);
+    sigaddset(set, SIGALRM);
+    sigaddset(set, SIGWINCH);
+}
+
+void rr_block_process_signals(void)
+{
+    sigset_t set;
+    rr_process_signal_set(&set);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
 
 int rr_php_startup(const rr_callbacks *callbacks, const char *ini_entries, char *err,
                    size_t err_len)
@@ -780,6 +873,10 @@ int rr_php_startup(const rr_callbacks *callbacks, const char *ini_entries, char 
     ZEND_TSRMLS_CACHE_UPDATE();
     zend_signal_startup();
 
+    /* Set before sapi_startup, which copies the struct. */
+    rr_sapi_module.executable_location = rr_executable;
+    rr_sapi_module.php_ini_ignore = rr_ini_ignore;
+    rr_sapi_module.php_ini_path_override = rr_ini_path;
     sapi_startup(&rr_sapi_module);
     rr_sapi_module.php_ini_ignore_cwd = 1;
     rr_sapi_module.phpinfo_as_text = 1;
@@ -820,19 +917,7 @@ int rr_thread_start(void)
 {
     /* Process signals are handled by the server's own threads; PHP threads
      * keep only the synchronous ones and SIGRTMIN (execution timers). */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGQUIT);
-    sigaddset(&set, SIGUSR1);
-    sigaddset(&set, SIGUSR2);
-    sigaddset(&set, SIGPIPE);
-    sigaddset(&set, SIGCHLD);
-    sigaddset(&set, SIGALRM);
-    sigaddset(&set, SIGWINCH);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    rr_block_process_signals();
 
     (void)ts_resource(0);
     ZEND_TSRMLS_CACHE_UPDATE();
@@ -901,12 +986,38 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
      * session_start() work (Symfony's NativeSessionStorage refuses to start
      * a session once headers_sent() is true). Nothing is ever written to a
      * client: rr_send_headers() only marks them sent. */
-    rr_register_file_handles();
+    rr_register_file_handles(life->cli);
+
+    if (life->cli) {
+        /* The command line's only PHP thread: signals are its own (the
+         * calling process thread blocks them), so pcntl_signal works. */
+        sigset_t set;
+        rr_process_signal_set(&set);
+        sigdelset(&set, SIGPIPE);
+        pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    }
 
     zend_first_try {
         rr_apply_life_ini(life->ini);
         if (life->boot_timeout > 0) {
             zend_set_timeout((zend_long)life->boot_timeout, 1);
+        }
+        if (life->code) {
+            zend_eval_string_ex((char *)life->code, NULL, "Command line code", 1);
+            goto done;
+        }
+        if (life->lint) {
+            zend_file_handle lf;
+            zend_stream_init_filename(&lf, life->script);
+            if (php_lint_script(&lf) == SUCCESS) {
+                zend_printf("No syntax errors detected in %s\n", life->script);
+                EG(exit_status) = 0;
+            } else {
+                zend_printf("Errors parsing %s\n", life->script);
+                EG(exit_status) = 255;
+            }
+            zend_destroy_file_handle(&lf);
+            goto done;
         }
         if (life->bootstrap) {
             zend_file_handle boot;
@@ -918,11 +1029,18 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
             }
         }
         zend_file_handle fh;
-        zend_stream_init_filename(&fh, life->script);
+        if (life->cli && !strcmp(life->script, "php://stdin")) {
+            /* php-cli reads a script from stdin itself (including
+             * php://stdin is refused without allow_url_include). */
+            zend_stream_init_fp(&fh, stdin, "Standard input code");
+        } else {
+            zend_stream_init_filename(&fh, life->script);
+        }
         fh.primary_script = 1;
         CG(skip_shebang) = 1;
         php_execute_script(&fh);
         zend_destroy_file_handle(&fh);
+    done:;
     } zend_end_try();
 
     result->exit_status = EG(exit_status);
@@ -968,4 +1086,28 @@ int rr_php_is_zts(void)
 #else
     return 0;
 #endif
+}
+
+int rr_php_opcache_builtin(void)
+{
+#ifdef RR_STATIC_OPCACHE
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+size_t rr_php_version_banner(char *buf, size_t len)
+{
+    int n = snprintf(buf, len,
+                     "PHP %s (cli) (built: %s %s) (%s)\nCopyright (c) The PHP Group\n%s",
+                     PHP_VERSION, __DATE__, __TIME__,
+#ifdef ZTS
+                     "ZTS"
+#else
+                     "NTS"
+#endif
+                     ,
+                     get_zend_version());
+    return n < 0 ? 0 : (size_t)n;
 }

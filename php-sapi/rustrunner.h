@@ -101,6 +101,15 @@ typedef struct rr_callbacks {
     void (*opcache_reset)(void *host);
 } rr_callbacks;
 
+/* Before rr_php_startup: PHP_BINARY (executable_location; NULL = none),
+ * ignore php.ini files (php -n), and a php.ini path (php -c; NULL = PHP's
+ * default search). */
+void rr_php_configure(const char *executable, int ini_ignore, const char *ini_path);
+
+/* Block the process signals (SIGINT, SIGTERM, SIGHUP, ...) on the calling
+ * thread, as rr_thread_start does for PHP threads. */
+void rr_block_process_signals(void);
+
 /* Start the engine (TSRM, SAPI, modules). ini_entries: php.ini-format text
  * applied over php.ini. Returns 0 on success; on failure writes a message
  * into err (NUL-terminated, at most err_len bytes). */
@@ -128,6 +137,14 @@ typedef struct rr_life {
     /* Seconds the script may run before it takes its first request
      * (the engine's execution timer); 0 = no limit. */
     long boot_timeout;
+    /* Command-line mode (`rr php-cli`): output, STDIN/STDOUT/STDERR and
+     * php://std* are the process's real file descriptors 0, 1, 2 (as in
+     * php-cli), and the thread receives process signals (pcntl). */
+    int cli;
+    /* PHP code to run instead of the script (php -r), or NULL. */
+    const char *code;
+    /* 1: only check the script's syntax (php -l). */
+    int lint;
 } rr_life;
 
 typedef struct rr_life_result {
@@ -158,5 +175,12 @@ const char *rr_php_version(void);
 
 /* 1 when the engine is thread-safe (ZTS). */
 int rr_php_is_zts(void);
+
+/* 1 when OPcache is linked into the binary (no opcache.so to load). */
+int rr_php_opcache_builtin(void);
+
+/* php -v's banner, NUL-terminated into buf (after rr_php_startup, so the
+ * loaded zend extensions are listed). Returns its full length. */
+size_t rr_php_version_banner(char *buf, size_t len);
 
 #endif

@@ -5,6 +5,14 @@
 #   scripts/build-php.sh            # Debian bookworm's php8.2 source package
 #   PHP_SRC=/path/php-8.4.x.tar.xz scripts/build-php.sh
 #   PHP_SRC=/path/php-src-dir       scripts/build-php.sh
+#   scripts/build-php.sh --static   # also what a static-ish `rr` needs (make dist)
+#
+# Every build also leaves lib/rustrunner/librr_opcache.a in the install:
+# OPcache (a shared-only extension before PHP 8.5) as one relocatable object,
+# so build.rs can link it into rr (no opcache.so to ship). --static adds
+# lib/rustrunner/libonig.a (Debian's libonig-dev has no static archive),
+# built from Debian's libonig source package, and makes librr_opcache.a for
+# an install that predates it.
 #
 # Prints the install prefix (the directory holding bin/php-config) on its last
 # line. Environment:
@@ -13,6 +21,14 @@
 #   PHP_EXTRA_CONFIGURE extra ./configure flags (they are part of the cache key)
 #   JOBS               parallel make jobs (default: nproc)
 set -euo pipefail
+
+STATIC=0
+for a in "$@"; do
+  case "$a" in
+    --static) STATIC=1 ;;
+    *) echo "build-php: unknown argument $a (only --static)" >&2; exit 2 ;;
+  esac
+done
 
 CACHE="${RUSTRUNNER_CACHE:-$HOME/.cache/rustrunner}"
 JOBS="${JOBS:-$(nproc)}"
@@ -56,6 +72,20 @@ install_deps() {
   fi
 }
 
+ensure_deb_src() {
+  if ! grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    say "adding a deb-src entry for bookworm (/etc/apt/sources.list.d/rustrunner-src.sources)"
+    cat >/etc/apt/sources.list.d/rustrunner-src.sources <<'SRC'
+Types: deb-src
+URIs: http://deb.debian.org/debian
+Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+    apt-get update -qq >&2 || fail "apt-get update failed after adding deb-src"
+  fi
+}
+
 fetch_source() {
   # Sets SRC_DIR.
   if [ -n "${PHP_SRC:-}" ]; then
@@ -78,17 +108,7 @@ fetch_source() {
     local base="$CACHE/src/debian"
     SRC_DIR="$(ls -d "$base"/php8.2-*/ 2>/dev/null | head -n1 || true)"
     if [ -z "$SRC_DIR" ] || [ ! -f "$SRC_DIR/main/php_version.h" ]; then
-      if ! grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-        say "adding a deb-src entry for bookworm (/etc/apt/sources.list.d/rustrunner-src.sources)"
-        cat >/etc/apt/sources.list.d/rustrunner-src.sources <<'SRC'
-Types: deb-src
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-        apt-get update -qq >&2 || fail "apt-get update failed after adding deb-src"
-      fi
+      ensure_deb_src
       rm -rf "$base" && mkdir -p "$base"
       # Try every version the deb-src lists know, newest first: a mirror may
       # list a version whose files it does not carry.
@@ -107,6 +127,92 @@ SRC
   [ -f "$SRC_DIR/main/php_version.h" ] || fail "$SRC_DIR does not look like a PHP source tree (no main/php_version.h)"
 }
 
+# OPcache as a static archive: the PIC objects libtool made for opcache.so,
+# joined into one relocatable object. Its two dlsym() entry points are
+# renamed (php-sapi/rustrunner.c registers rr_opcache_zend_extension_entry
+# itself; no zend_extension .so can clash with them), and its own TLS cache
+# _tsrm_ls_cache (a shared extension keeps one) becomes local, exactly as it
+# is inside opcache.so, so it does not collide with libphp's.
+# $1 = a configured tree where ext/opcache/opcache.la was built.
+static_opcache() {
+  STEP="static OPcache archive"
+  local tree="$1" out="$PREFIX/lib/rustrunner"
+  mkdir -p "$out"
+  mapfile -t objs < <(find "$tree/ext/opcache" -path '*/.libs/*.o' | sort)
+  [ ${#objs[@]} -gt 0 ] || fail "no OPcache objects under $tree/ext/opcache"
+  ld -r -o "$out/rr_opcache.o" "${objs[@]}" || fail "ld -r of the OPcache objects failed"
+  objcopy --redefine-sym zend_extension_entry=rr_opcache_zend_extension_entry \
+    --redefine-sym extension_version_info=rr_opcache_extension_version_info \
+    --localize-symbol=_tsrm_ls_cache \
+    "$out/rr_opcache.o" || fail "objcopy failed"
+  local syms
+  syms="$(nm "$out/rr_opcache.o")"
+  grep -q ' D rr_opcache_zend_extension_entry$' <<<"$syms" ||
+    fail "rr_opcache.o has no rr_opcache_zend_extension_entry"
+  rm -f "$out/librr_opcache.a"
+  ar rcs "$out/librr_opcache.a" "$out/rr_opcache.o" && rm -f "$out/rr_opcache.o"
+  say "OPcache archive: $out/librr_opcache.a"
+}
+
+# Oniguruma (mbstring's regex library) as a static PIC archive, from
+# Debian's libonig source package: libonig-dev ships only the .so.
+static_onig() {
+  STEP="static oniguruma"
+  local out="$PREFIX/lib/rustrunner"
+  [ -f "$out/libonig.a" ] && return 0
+  if ls /usr/lib/*/libonig.a /usr/lib/libonig.a >/dev/null 2>&1; then return 0; fi
+  local base="$CACHE/src/libonig"
+  local dir
+  dir="$(ls -d "$base"/libonig-*/ 2>/dev/null | head -n1 || true)"
+  if [ -z "$dir" ]; then
+    rm -rf "$base" && mkdir -p "$base"
+    ensure_deb_src
+    (cd "$base" && apt-get source -qq libonig >&2) ||
+      fail "apt-get source libonig failed (needs a deb-src entry; scripts/build-php.sh adds one)"
+    dir="$(ls -d "$base"/libonig-*/ | head -n1)"
+  fi
+  local missing=() p
+  for p in automake libtool; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || fail "need root to apt-get install ${missing[*]} (or install them first)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+      fail "apt-get install ${missing[*]} failed"
+  fi
+  local b="$CACHE/build/libonig"
+  rm -rf "$b" && cp -a "$dir" "$b"
+  say "building a static libonig from $(basename "$dir")"
+  (cd "$b" && { [ -x configure ] || autoreconf -fi >>"$CACHE/build-onig.log" 2>&1; } &&
+    ./configure --disable-shared --enable-static --with-pic >>"$CACHE/build-onig.log" 2>&1 &&
+    make -j"$JOBS" -C src >>"$CACHE/build-onig.log" 2>&1) ||
+    fail "static libonig build failed; see $CACHE/build-onig.log"
+  mkdir -p "$out"
+  cp "$b/src/.libs/libonig.a" "$out/libonig.a"
+  rm -rf "$b"
+  say "static oniguruma: $out/libonig.a"
+}
+
+# An install made before librr_opcache.a existed: configure the same source
+# again and build only OPcache (a few minutes, not a full PHP build).
+retrofit_opcache() {
+  local b="$CACHE/build/opcache-$VERSION-$KEY"
+  say "building the static OPcache archive for $PREFIX (configure + OPcache only)"
+  STEP="retrofit OPcache: copy source"
+  rm -rf "$b" && mkdir -p "$b" && cp -a "$SRC_DIR/." "$b/"
+  cd "$b"
+  local log="$CACHE/build-opcache.log"
+  : >"$log"
+  STEP="retrofit OPcache: configure"
+  ./configure --prefix="$PREFIX" "${FLAGS[@]}" "$INTL_FLAG" "${EXTRA[@]}" >>"$log" 2>&1 ||
+    ./configure --prefix="$PREFIX" "${FLAGS[@]}" "${EXTRA[@]}" >>"$log" 2>&1 ||
+    fail "configure failed; see $log"
+  STEP="retrofit OPcache: make"
+  make -j"$JOBS" ext/opcache/opcache.la >>"$log" 2>&1 || { tail -n 20 "$log" >&2; fail "make ext/opcache/opcache.la failed; see $log"; }
+  static_opcache "$b"
+  cd / && rm -rf "$b"
+}
+
 install_deps
 fetch_source
 
@@ -118,6 +224,10 @@ PREFIX="$CACHE/php-$VERSION-zts-$KEY"
 
 if [ -x "$PREFIX/bin/php-config" ] && [ -f "$PREFIX/lib/libphp.a" ] && [ -x "$PREFIX/bin/php" ]; then
   say "cached ZTS PHP $VERSION at $PREFIX"
+  if [ $STATIC = 1 ]; then
+    [ -f "$PREFIX/lib/rustrunner/librr_opcache.a" ] || retrofit_opcache
+    static_onig
+  fi
   trap - EXIT
   echo "$PREFIX"
   exit 0
@@ -164,6 +274,8 @@ make install >>"$LOG" 2>&1 || { tail -n 20 "$LOG" >&2; fail "make install failed
 [ -f "$PREFIX/lib/libphp.a" ] || fail "no libphp.a after install (was --enable-embed=static honoured?)"
 # Libraries libphp.a needs, for build.rs (php-config --libs lists them too).
 "$PREFIX/bin/php-config" --libs >"$PREFIX/libs.txt"
+static_opcache "$BUILD"
+[ $STATIC = 1 ] && static_onig
 cd / && rm -rf "$BUILD"
 say "done in $(( $(date +%s) - start ))s: $PREFIX"
 trap - EXIT

@@ -1,6 +1,7 @@
 //! `rr`: a RoadRunner-compatible PHP application server whose PHP workers are
 //! threads of this process.
 
+mod cli;
 mod config;
 mod http;
 mod observe;
@@ -72,6 +73,13 @@ enum Command {
         /// Plugins (default: every plugin that can be reset).
         plugins: Vec<String>,
     },
+    /// Run the embedded PHP as a command-line interpreter (php's options:
+    /// -v, -r code, -d k=v, -m, -i, script args...).
+    #[command(name = "php-cli", disable_help_flag = true)]
+    PhpCli {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<std::ffi::OsString>,
+    },
 }
 
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
@@ -80,6 +88,10 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    // `rr php-cli ...` and a `php` link to rr take php's own options.
+    if let Some(code) = cli::dispatch() {
+        return code;
+    }
     let cli = Cli::parse();
     if cli.version {
         println!(
@@ -94,6 +106,9 @@ fn main() -> ExitCode {
     let Some(command) = cli.command else {
         return fail("no command given; try `rr serve` or `rr --help`");
     };
+    if let Command::PhpCli { args } = command {
+        return cli::run(args, None);
+    }
 
     // As RoadRunner: the config path is made absolute, the working directory
     // becomes its folder, then -w (relative to that folder) if given.
@@ -149,6 +164,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         },
+        Command::PhpCli { .. } => unreachable!("handled before the config is read"),
         Command::Serve { test } => {
             if cli.debug {
                 cfg.logs.level = "debug".into();

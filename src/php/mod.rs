@@ -78,6 +78,17 @@ pub trait Host {
     fn opcache_reset(&mut self);
 }
 
+/// What a command-line run executes (see [`PhpThread::run_cli`]).
+#[derive(Debug, Clone, Copy)]
+pub enum CliMode<'a> {
+    /// argv[0] is the script.
+    Script,
+    /// php -r: this code.
+    Code(&'a str),
+    /// php -l: check argv[0]'s syntax.
+    Lint,
+}
+
 /// The outcome of one worker life.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LifeResult {
@@ -110,9 +121,62 @@ static CALLBACKS: ffi::rr_callbacks = ffi::rr_callbacks {
     opcache_reset: Some(cb_opcache_reset),
 };
 
+/// How the engine finds php.ini and what PHP_BINARY is (php-cli's `-n`,
+/// `-c` and argv[0]). Set before [`Engine::start`].
+#[derive(Debug, Default, Clone)]
+pub struct StartOptions {
+    /// PHP_BINARY (PHP resolves it with realpath and keeps it only when it
+    /// is executable).
+    pub executable: Option<String>,
+    /// Ignore php.ini files (php -n).
+    pub no_ini: bool,
+    /// A php.ini file or directory (php -c).
+    pub ini_path: Option<String>,
+}
+
 impl Engine {
     /// Start PHP with `ini` (php.ini syntax) applied over php.ini.
     pub fn start(ini: &str) -> Result<Engine, String> {
+        Engine::start_with(ini, &StartOptions::default())
+    }
+
+    /// [`Engine::start`] with php.ini and PHP_BINARY options.
+    pub fn start_with(ini: &str, opts: &StartOptions) -> Result<Engine, String> {
+        let exe = opts
+            .executable
+            .as_deref()
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| "the executable path contains a NUL byte".to_string())?;
+        let ini_path = opts
+            .ini_path
+            .as_deref()
+            .map(CString::new)
+            .transpose()
+            .map_err(|_| "the php.ini path contains a NUL byte".to_string())?;
+        // SAFETY: both strings are valid for the call and the C side copies
+        // them; this runs before rr_php_startup on the same thread.
+        unsafe {
+            ffi::rr_php_configure(
+                exe.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+                opts.no_ini as c_int,
+                ini_path.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+            )
+        };
+        // With OPcache linked in, a zend_extension=opcache.so line would
+        // load it a second time ("Cannot load Zend OPcache - it was already
+        // loaded"): drop such lines.
+        let ini: String = if Engine::opcache_builtin() {
+            ini.lines()
+                .filter(|l| {
+                    let l = l.trim();
+                    !(l.starts_with("zend_extension") && l.ends_with("opcache.so"))
+                })
+                .map(|l| format!("{l}\n"))
+                .collect()
+        } else {
+            ini.to_string()
+        };
         let ini = CString::new(ini).map_err(|_| "ini entries contain a NUL byte".to_string())?;
         let mut err = vec![0u8; 512];
         // SAFETY: CALLBACKS is a static with 'static function pointers; `ini`
@@ -139,6 +203,29 @@ impl Engine {
         unsafe { CStr::from_ptr(ffi::rr_php_version()) }
             .to_string_lossy()
             .into_owned()
+    }
+
+    /// True when OPcache is part of the binary (no opcache.so needed).
+    pub fn opcache_builtin() -> bool {
+        // SAFETY: returns a compile-time constant; no state is touched.
+        unsafe { ffi::rr_php_opcache_builtin() != 0 }
+    }
+
+    /// php -v's banner (the engine must be started).
+    pub fn version_banner(&self) -> String {
+        let mut buf = vec![0u8; 1024];
+        // SAFETY: `buf` is writable for its length; the engine is started
+        // (self exists), so the zend extension list is complete.
+        let n = unsafe { ffi::rr_php_version_banner(buf.as_mut_ptr() as *mut c_char, buf.len()) };
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(n.min(buf.len()));
+        String::from_utf8_lossy(&buf[..end]).into_owned()
+    }
+
+    /// Block the process signals on the calling thread (so that a PHP
+    /// thread started in command-line mode receives them).
+    pub fn block_process_signals() {
+        // SAFETY: only changes the calling thread's signal mask.
+        unsafe { ffi::rr_block_process_signals() }
     }
 
     /// Stop PHP. Every [`PhpThread`] must have been dropped.
@@ -176,6 +263,42 @@ impl PhpThread {
         bootstrap: Option<&str>,
         boot_timeout: std::time::Duration,
     ) -> LifeResult {
+        self.run(host, script, argv, bootstrap, boot_timeout, None)
+    }
+
+    /// Run PHP as the command line does (`rr php-cli`): one request on this
+    /// thread with the process's real stdin/stdout/stderr and signals.
+    /// `script` "php://stdin" reads the script from the real stdin.
+    pub fn run_cli(
+        &mut self,
+        host: &mut dyn Host,
+        script: &str,
+        argv: &[String],
+        mode: CliMode<'_>,
+    ) -> LifeResult {
+        self.run(
+            host,
+            script,
+            argv,
+            None,
+            std::time::Duration::ZERO,
+            Some(mode),
+        )
+    }
+
+    fn run(
+        &mut self,
+        host: &mut dyn Host,
+        script: &str,
+        argv: &[String],
+        bootstrap: Option<&str>,
+        boot_timeout: std::time::Duration,
+        cli: Option<CliMode<'_>>,
+    ) -> LifeResult {
+        let code_c = match cli {
+            Some(CliMode::Code(code)) => Some(CString::new(code).unwrap_or_default()),
+            _ => None,
+        };
         let script_c = CString::new(script).unwrap_or_default();
         let argv_c: Vec<CString> = argv
             .iter()
@@ -198,6 +321,9 @@ impl PhpThread {
             bootstrap: boot_c.as_ref().map_or(ptr::null(), |b| b.as_ptr()),
             ini: ptr::null(),
             boot_timeout: timer_secs(boot_timeout),
+            cli: cli.is_some() as c_int,
+            code: code_c.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+            lint: matches!(cli, Some(CliMode::Lint)) as c_int,
         };
         let mut res = ffi::rr_life_result::default();
         // SAFETY: this thread is a PHP thread (self exists); every pointer in

@@ -150,15 +150,17 @@ impl WorkerHost {
         // its chunks would be prepended to the next request's response.
         self.stream = None;
         if let Some(job) = self.job.take() {
-            let _ = job.reply.send(Err(err));
+            // The worker's state first: whoever gets the answer may look at it.
             self.finish_exec();
+            let _ = job.reply.send(Err(err));
         }
     }
 
     fn reply(&mut self, resp: HttpResponse) {
         if let Some(job) = self.job.take() {
-            let _ = job.reply.send(Ok(resp));
+            // The worker's state first: whoever gets the answer may look at it.
             self.finish_exec();
+            let _ = job.reply.send(Ok(resp));
         }
     }
 
