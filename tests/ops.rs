@@ -583,3 +583,35 @@ fn dotenv_overrides_and_workdir() {
     assert_eq!(worker_ids(&s, 2).len(), 2);
     assert_eq!(s.stop(), Some(0));
 }
+
+#[test]
+fn rpc_adds_and_removes_workers() {
+    let (a, _) = ops_app("scale", 2, "");
+    let s = a.serve();
+    let j = s.get("/scale?op=add").json();
+    assert_eq!(j["result"], true, "{j}");
+    assert_eq!(j["count"], 3, "{j}");
+    for _ in 0..30 {
+        assert_eq!(s.get("/").status, 200);
+    }
+    // Down to one worker: each removed worker leaves after its request.
+    for expect in [2, 1] {
+        let j = s.get("/scale?op=remove").json();
+        assert_eq!(j["result"], true, "{j}");
+        let start = std::time::Instant::now();
+        while s.get("/scale?op=count").json()["count"] != expect {
+            assert!(start.elapsed() < Duration::from_secs(10), "never {expect}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    // Never the last one.
+    let j = s.get("/scale?op=remove").json();
+    assert!(
+        j["exception"]
+            .as_str()
+            .unwrap_or("")
+            .contains("last worker"),
+        "{j}"
+    );
+    assert_eq!(s.get("/").status, 200);
+}

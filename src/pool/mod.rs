@@ -82,6 +82,10 @@ pub struct WorkerState {
     pub recycle: AtomicU8,
     pub created: Mutex<Instant>,
     pub created_unix: Mutex<std::time::SystemTime>,
+    /// A thread runs this slot.
+    pub alive: AtomicBool,
+    /// informer.RemoveWorker: end the thread after the current life.
+    pub retire: AtomicBool,
 }
 
 impl WorkerState {
@@ -97,6 +101,8 @@ impl WorkerState {
             recycle: AtomicU8::new(0),
             created: Mutex::new(Instant::now()),
             created_unix: Mutex::new(std::time::SystemTime::now()),
+            alive: AtomicBool::new(false),
+            retire: AtomicBool::new(false),
         }
     }
 
@@ -127,8 +133,10 @@ pub(crate) struct Shared {
     pub shutting_down: AtomicBool,
     /// Set once start-up finished: boot reports are no longer read.
     pub started: AtomicBool,
+    /// One slot per possible worker (MAX_WORKERS); `alive` ones run.
     pub states: Vec<Arc<WorkerState>>,
     pub ctls: Vec<cb::Sender<Ctl>>,
+    pub ctl_rxs: Vec<cb::Receiver<Ctl>>,
     /// Boot reports: (worker id, Ok or PHP's error message).
     pub boot_tx: cb::Sender<(usize, Result<(), String>)>,
     /// Worker restarts by reason (indexed by `Reason as usize`).
@@ -140,6 +148,9 @@ impl Shared {
     /// Ask every worker to restart at its next request boundary.
     pub fn restart_all(&self, why: Reason) {
         for (i, c) in self.ctls.iter().enumerate() {
+            if !self.states[i].alive.load(Ordering::Acquire) {
+                continue;
+            }
             if c.try_send(Ctl::Restart(why)).is_err() {
                 // Its queue is full of restarts already; make sure it leaves.
                 self.states[i].mark_recycle(why);
@@ -152,8 +163,12 @@ impl Shared {
     }
 }
 
+/// RoadRunner's limit on a pool's workers.
+pub const MAX_WORKERS: usize = 500;
+
 pub struct Pool {
     shared: Arc<Shared>,
+    acceptor: Option<Arc<process::Acceptor>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     supervisor: Mutex<Option<JoinHandle<()>>>,
 }
@@ -172,17 +187,19 @@ impl Pool {
     /// Start `cfg.num_workers` worker threads and wait until every one is
     /// ready (or one fails to boot, which fails the start with PHP's message).
     pub fn start(spec: WorkerSpec, cfg: PoolConfig) -> Result<Pool, BootError> {
-        let n = cfg.num_workers.max(1);
+        let n = cfg.num_workers.clamp(1, MAX_WORKERS);
         let (jobs_tx, jobs_rx) = cb::unbounded();
         let (boot_tx, boot_rx) = cb::unbounded();
-        let mut ctls = Vec::with_capacity(n);
-        let mut ctl_rxs = Vec::with_capacity(n);
-        for _ in 0..n {
+        let mut ctls = Vec::with_capacity(MAX_WORKERS);
+        let mut ctl_rxs = Vec::with_capacity(MAX_WORKERS);
+        for _ in 0..MAX_WORKERS {
             let (tx, rx) = cb::bounded(4);
             ctls.push(tx);
             ctl_rxs.push(rx);
         }
-        let states = (0..n).map(|_| Arc::new(WorkerState::new())).collect();
+        let states = (0..MAX_WORKERS)
+            .map(|_| Arc::new(WorkerState::new()))
+            .collect();
         let shared = Arc::new(Shared {
             spec,
             cfg,
@@ -192,6 +209,7 @@ impl Pool {
             started: AtomicBool::new(false),
             states,
             ctls,
+            ctl_rxs,
             boot_tx,
             restarts: Default::default(),
             epoch: Instant::now(),
@@ -200,27 +218,15 @@ impl Pool {
             Some(p) => Some(process::Acceptor::start(&p.relay, shared.clone()).map_err(BootError)?),
             None => None,
         };
-        let mut threads = Vec::with_capacity(n);
-        for (id, ctl_rx) in ctl_rxs.into_iter().enumerate() {
-            let sh = shared.clone();
-            let builder = std::thread::Builder::new().name(format!("php-worker-{id}"));
-            let t = match (&shared.spec.process, &acceptor) {
-                (Some(spec), Some(acc)) => {
-                    let (spec, acc) = (spec.clone(), acc.clone());
-                    builder.spawn(move || process::run(id, sh, ctl_rx, spec, acc))
-                }
-                _ => builder
-                    .stack_size(8 << 20)
-                    .spawn(move || worker::run(id, sh, ctl_rx)),
-            }
-            .map_err(|e| BootError(format!("cannot start worker thread: {e}")))?;
-            threads.push(t);
-        }
         let pool = Pool {
             shared,
-            threads: Mutex::new(threads),
+            acceptor,
+            threads: Mutex::new(Vec::with_capacity(n)),
             supervisor: Mutex::new(None),
         };
+        for id in 0..n {
+            pool.spawn(id).map_err(BootError)?;
+        }
 
         let deadline = Instant::now() + pool.shared.cfg.allocate_timeout;
         let mut ready = 0;
@@ -254,6 +260,72 @@ impl Pool {
             *pool.supervisor.lock() = Some(t);
         }
         Ok(pool)
+    }
+
+    /// Start the worker thread of slot `id`.
+    fn spawn(&self, id: usize) -> Result<(), String> {
+        let sh = self.shared.clone();
+        let st = &sh.states[id];
+        st.retire.store(false, Ordering::Release);
+        st.alive.store(true, Ordering::Release);
+        let ctl_rx = sh.ctl_rxs[id].clone();
+        while ctl_rx.try_recv().is_ok() {}
+        let builder = std::thread::Builder::new().name(format!("php-worker-{id}"));
+        let sh2 = sh.clone();
+        let t = match (&sh.spec.process, &self.acceptor) {
+            (Some(spec), Some(acc)) => {
+                let (spec, acc) = (spec.clone(), acc.clone());
+                builder.spawn(move || process::run(id, sh2, ctl_rx, spec, acc))
+            }
+            _ => builder
+                .stack_size(8 << 20)
+                .spawn(move || worker::run(id, sh2, ctl_rx)),
+        };
+        match t {
+            Ok(t) => {
+                self.threads.lock().push(t);
+                Ok(())
+            }
+            Err(e) => {
+                st.alive.store(false, Ordering::Release);
+                Err(format!("cannot start worker thread: {e}"))
+            }
+        }
+    }
+
+    /// informer.AddWorker: one more worker (up to MAX_WORKERS). Returns its id.
+    pub fn add_worker(&self) -> Result<usize, String> {
+        if self.shared.shutting_down.load(Ordering::Acquire) {
+            return Err("the pool is stopping".into());
+        }
+        let id = self
+            .shared
+            .states
+            .iter()
+            .position(|s| !s.alive.load(Ordering::Acquire))
+            .ok_or_else(|| format!("the pool has {MAX_WORKERS} workers already"))?;
+        self.spawn(id)?;
+        Ok(id)
+    }
+
+    /// informer.RemoveWorker: the newest worker leaves after its current
+    /// request (never the last one). Returns its id.
+    pub fn remove_worker(&self) -> Result<usize, String> {
+        let alive: Vec<usize> = self
+            .shared
+            .states
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.alive.load(Ordering::Acquire) && !s.retire.load(Ordering::Acquire))
+            .map(|(i, _)| i)
+            .collect();
+        if alive.len() <= 1 {
+            return Err("cannot remove the last worker of the pool".into());
+        }
+        let id = *alive.last().expect("more than one");
+        self.shared.states[id].retire.store(true, Ordering::Release);
+        let _ = self.shared.ctls[id].try_send(Ctl::Restart(Reason::Shutdown));
+        Ok(id)
     }
 
     /// Queue a request and wait for its response. Without a free worker
@@ -309,6 +381,7 @@ impl Pool {
             .states
             .iter()
             .enumerate()
+            .filter(|(_, st)| st.alive.load(Ordering::Acquire))
             .map(|(id, st)| WorkerInfo {
                 id,
                 busy: st.busy.load(Ordering::Relaxed),
@@ -390,6 +463,9 @@ fn supervise(sh: Arc<Shared>) {
         next = Instant::now() + tick;
         let now_ms = sh.now_ms();
         for (i, st) in sh.states.iter().enumerate() {
+            if !st.alive.load(Ordering::Acquire) {
+                continue;
+            }
             let busy = st.busy.load(Ordering::Relaxed);
             let age = st.created.lock().elapsed();
             if !sup.ttl.is_zero() && age >= sup.ttl {

@@ -907,7 +907,11 @@ impl Lives {
 
     /// A host for the next life, or None when the pool is shutting down.
     pub(super) fn begin(&mut self) -> Option<WorkerHost> {
-        if self.shared.shutting_down.load(Ordering::Acquire) {
+        let st = &self.shared.states[self.id];
+        if self.shared.shutting_down.load(Ordering::Acquire) || st.retire.load(Ordering::Acquire) {
+            st.set_status(Status::Stopped);
+            st.busy.store(false, Ordering::Relaxed);
+            st.alive.store(false, Ordering::Release);
             return None;
         }
         // Restart requests aimed at the previous life mean nothing to a new one.

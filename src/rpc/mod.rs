@@ -234,13 +234,22 @@ async fn call(rt: &Runtime, method: &str, arg: Value) -> Result<Value, String> {
             known_plugin(&p)?;
             Ok(json!({ "workers": workers(rt) }))
         }
-        "informer.AddWorker" | "informer.RemoveWorker" => {
+        "informer.AddWorker" => {
             let p = plugin_arg(&arg)?;
             known_plugin(&p)?;
-            Err(format!(
-                "{method}: not supported yet: the {p} pool has a fixed number of workers \
-                 (http.pool.num_workers); change it and restart"
-            ))
+            let id = rt.pool.add_worker()?;
+            tracing::info!(worker = id, "informer.AddWorker: worker added");
+            Ok(json!(true))
+        }
+        "informer.RemoveWorker" => {
+            let p = plugin_arg(&arg)?;
+            known_plugin(&p)?;
+            let id = rt.pool.remove_worker()?;
+            tracing::info!(
+                worker = id,
+                "informer.RemoveWorker: worker leaves after its request"
+            );
+            Ok(json!(true))
         }
         "informer.Jobs" => Err("the jobs plugin is not supported by rustrunner".into()),
         "resetter.Reset" => {
