@@ -271,7 +271,23 @@ fn symfony_request_and_response_mapping() {
     let j = r.json();
     assert_eq!(j["content"], r#"{"k":[1,2]}"#);
     assert_eq!(j["content_type"], "application/json");
-    // (Multipart uploads: not covered, the server does not parse multipart bodies yet.)
+    // A multipart upload: a field in $request->request, the file an UploadedFile.
+    let boundary = "rrsymfonyboundary";
+    let body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhello\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"doc\"; filename=\"a.txt\"\r\n\
+         Content-Type: text/plain\r\n\r\nfile content\r\n--{boundary}--\r\n"
+    );
+    let r = s.post(
+        "/request/upload",
+        &format!("multipart/form-data; boundary={boundary}"),
+        body.as_bytes(),
+    );
+    let j = r.json();
+    assert_eq!(j["post"], serde_json::json!({"title": "hello"}), "{j}");
+    assert_eq!(j["files"]["doc"]["name"], "a.txt", "{j}");
+    assert_eq!(j["files"]["doc"]["size"], 12, "{j}");
+    assert_eq!(j["files"]["doc"]["content"], "file content", "{j}");
 
     // Streamed and file responses are buffered whole.
     let r = s.get("/streamed");
