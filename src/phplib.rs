@@ -17,8 +17,13 @@ pub fn install() -> std::io::Result<PathBuf> {
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
         .unwrap_or_else(std::env::temp_dir);
-    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-    let root = base.join(format!("rustrunner-{user}"));
+    // Per uid, not per $USER: in a container without USER, root and the
+    // app's user must not share (and fight over) one 0700 directory.
+    let uid = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+    };
+    let root = base.join(format!("rustrunner-{uid}"));
     let dir = root.join(format!("lib-{:08x}", h.finalize()));
     if dir.join(".complete").exists() {
         return Ok(dir);
