@@ -21,7 +21,9 @@ pub fn install() -> std::io::Result<PathBuf> {
     // app's user must not share (and fight over) one 0700 directory.
     let uid = {
         use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(0)
+        std::fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(0)
     };
     let root = base.join(format!("rustrunner-{uid}"));
     let dir = root.join(format!("lib-{:08x}", h.finalize()));

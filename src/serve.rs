@@ -26,6 +26,10 @@ pub struct PhpCommand {
     pub args: Vec<String>,
     /// `-d key=value` settings.
     pub ini: Vec<(String, String)>,
+    /// `-n`: no php.ini.
+    pub no_ini: bool,
+    /// `-c path`: the php.ini file or folder.
+    pub ini_path: Option<String>,
 }
 
 /// Parse `php [-d k=v]... [-f] script [args...]`. Errors when the command is
@@ -48,6 +52,8 @@ pub fn parse_php_command(cmd: &[String]) -> Result<PhpCommand, String> {
         ));
     }
     let mut ini = Vec::new();
+    let mut no_ini = false;
+    let mut ini_path = None;
     let mut i = 1;
     while i < cmd.len() {
         let a = &cmd[i];
@@ -63,9 +69,17 @@ pub fn parse_php_command(cmd: &[String]) -> Result<PhpCommand, String> {
         } else if a == "-f" || a == "--" {
             i += 1;
             break;
-        } else if a == "-n" || a == "-q" || a == "-H" || a == "-e" {
+        } else if a == "-n" {
+            no_ini = true;
+            i += 1;
+        } else if a == "-q" || a == "-H" || a == "-e" {
             i += 1;
         } else if a == "-c" {
+            ini_path = Some(
+                cmd.get(i + 1)
+                    .ok_or("server.command: -c needs a php.ini path")?
+                    .clone(),
+            );
             i += 2;
         } else if a.starts_with('-') {
             return Err(format!(
@@ -83,6 +97,8 @@ pub fn parse_php_command(cmd: &[String]) -> Result<PhpCommand, String> {
         script,
         args: cmd[i + 1..].to_vec(),
         ini,
+        no_ini,
+        ini_path,
     })
 }
 
@@ -190,6 +206,19 @@ fn process_spec(cfg: &Config, is_php: bool) -> Result<WorkerSpec> {
             dir: cfg.dir.clone(),
         }),
     })
+}
+
+/// PHP_BINARY inside workers: a `php` next to `rr` (the image's hard link,
+/// which runs `rr php-cli`), else the CLI of the PHP this server was built
+/// with. Symfony's PhpExecutableFinder and Composer scripts use it.
+fn php_binary() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let beside = exe.parent()?.join("php");
+    if beside.is_file() {
+        return Some(beside.to_string_lossy().into_owned());
+    }
+    let ours = Path::new(env!("RR_PHP_PREFIX")).join("bin/php");
+    ours.is_file().then(|| ours.to_string_lossy().into_owned())
 }
 
 /// The worker environment, in RoadRunner's order: parent environment,
@@ -327,7 +356,13 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
         for (k, v) in &cmd.ini {
             ini.push_str(&format!("{k}={v}\n"));
         }
-        engine = Some(Engine::start(&ini).map_err(|e| anyhow!("PHP failed to start: {e}"))?);
+        let opts = crate::php::StartOptions {
+            executable: php_binary(),
+            no_ini: cmd.no_ini,
+            ini_path: cmd.ini_path.clone(),
+        };
+        engine =
+            Some(Engine::start_with(&ini, &opts).map_err(|e| anyhow!("PHP failed to start: {e}"))?);
         tracing::debug!(php = %Engine::version(), "PHP engine started");
         let mut argv = vec![cmd.script.clone()];
         argv.extend(cmd.args.iter().cloned());
@@ -591,6 +626,10 @@ mod tests {
             ]
         );
         assert!(parse_php_command(&v("/usr/bin/php8.2 w.php")).is_ok());
+        let c = parse_php_command(&v("php -n -c /etc/php.ini w.php")).unwrap();
+        assert!(c.no_ini);
+        assert_eq!(c.ini_path.as_deref(), Some("/etc/php.ini"));
+        assert_eq!(c.script, "w.php");
         assert!(parse_php_command(&v("node app.js")).is_err());
         assert!(parse_php_command(&v("php")).is_err());
     }

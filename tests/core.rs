@@ -84,6 +84,13 @@ fn echo_request_context() {
         assert_eq!(j["remote_addr"], "127.0.0.1");
         assert!(j["request_time"].as_i64().unwrap() > 0);
         assert_eq!(j["sapi"], "cli");
+        // A PHP binary of the same version that runs (Composer, Symfony's
+        // PhpExecutableFinder): the CLI of this build.
+        let bin = j["php_binary"].as_str().unwrap();
+        assert!(
+            !bin.is_empty() && std::path::Path::new(bin).is_file(),
+            "{api:?}: {j}"
+        );
         assert_eq!(j["argv"], serde_json::json!(["echo.php"]));
         assert_eq!(j["rr_mode"], "http");
         assert_eq!(j["env_server_rr_mode"], "http");
