@@ -9,21 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 fn app(name: &str, api: Api, script: &str, pool: &str) -> App {
-    let yaml = format!(
-        "version: \"3\"\nserver:\n  command: \"php {script}\"\n{}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n{pool}\nlogs:\n  mode: development\n  level: debug\n",
-        api.server_yaml()
-    );
-    let a = App::new(name, &yaml);
-    a.fixture(script);
-    a.file(
-        "autoload.php",
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/episodes/offline-autoload.php"
-        ))
-        .unwrap(),
-    );
-    a
+    php_app(name, api, script, pool, "")
 }
 
 /// Every way workers can run: in-process (native functions, memory relay)

@@ -7,21 +7,7 @@ use common::*;
 use std::time::{Duration, Instant};
 
 fn app(name: &str, api: Api, pool: &str, extra: &str) -> App {
-    let yaml = format!(
-        "version: \"3\"\nserver:\n  command: \"php supervisor.php\"\n{}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n{pool}\n{extra}logs:\n  mode: development\n  level: debug\n",
-        api.server_yaml()
-    );
-    let a = App::new(name, &yaml);
-    a.fixture("supervisor.php");
-    a.file(
-        "autoload.php",
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/episodes/offline-autoload.php"
-        ))
-        .unwrap(),
-    );
-    a
+    php_app(name, api, "supervisor.php", pool, extra)
 }
 
 fn both(f: impl Fn(Api)) {

@@ -172,55 +172,56 @@ impl Acceptor {
             Relay::Tcp(addr) => {
                 let l = std::net::TcpListener::bind(addr)
                     .map_err(|e| format!("server.relay: cannot listen on tcp://{addr}: {e}"))?;
-                let a = acc.clone();
-                std::thread::Builder::new()
-                    .name("rr-relay-accept".into())
-                    .spawn(move || {
-                        for s in l.incoming().flatten() {
-                            if shared
-                                .shutting_down
-                                .load(std::sync::atomic::Ordering::Acquire)
-                            {
-                                return;
-                            }
-                            let _ = s.set_nodelay(true);
-                            let a = a.clone();
-                            std::thread::spawn(move || {
-                                if let (Ok(r), w) = (s.try_clone(), s) {
-                                    a.handshake(Box::new(r), Conn::Tcp(w));
-                                }
-                            });
-                        }
-                    })
-                    .map_err(|e| e.to_string())?;
+                acc.accept_in_background(shared, move || {
+                    let s = l.accept().ok()?.0;
+                    let _ = s.set_nodelay(true);
+                    let r = s.try_clone().ok()?;
+                    Some((Box::new(r) as Box<dyn Read + Send>, Conn::Tcp(s)))
+                })?;
             }
             Relay::Unix(path) => {
                 let _ = std::fs::remove_file(path);
                 let l = std::os::unix::net::UnixListener::bind(path)
                     .map_err(|e| format!("server.relay: cannot listen on unix://{path}: {e}"))?;
-                let a = acc.clone();
-                std::thread::Builder::new()
-                    .name("rr-relay-accept".into())
-                    .spawn(move || {
-                        for s in l.incoming().flatten() {
-                            if shared
-                                .shutting_down
-                                .load(std::sync::atomic::Ordering::Acquire)
-                            {
-                                return;
-                            }
-                            let a = a.clone();
-                            std::thread::spawn(move || {
-                                if let (Ok(r), w) = (s.try_clone(), s) {
-                                    a.handshake(Box::new(r), Conn::Unix(w));
-                                }
-                            });
-                        }
-                    })
-                    .map_err(|e| e.to_string())?;
+                acc.accept_in_background(shared, move || {
+                    let s = l.accept().ok()?.0;
+                    let r = s.try_clone().ok()?;
+                    Some((Box::new(r) as Box<dyn Read + Send>, Conn::Unix(s)))
+                })?;
             }
         }
         Ok(acc)
+    }
+
+    /// Accept connections until the pool stops; each one's handshake runs
+    /// on its own thread. `accept` yields a connection, or None on an error.
+    fn accept_in_background(
+        self: &Arc<Self>,
+        shared: Arc<Shared>,
+        mut accept: impl FnMut() -> Option<(Box<dyn Read + Send>, Conn)> + Send + 'static,
+    ) -> Result<(), String> {
+        let a = self.clone();
+        std::thread::Builder::new()
+            .name("rr-relay-accept".into())
+            .spawn(move || loop {
+                let conn = accept();
+                if shared
+                    .shutting_down
+                    .load(std::sync::atomic::Ordering::Acquire)
+                {
+                    return;
+                }
+                match conn {
+                    Some((r, w)) => {
+                        let a = a.clone();
+                        std::thread::spawn(move || a.handshake(r, w));
+                    }
+                    // accept() failed (e.g. out of descriptors): do not spin.
+                    None => std::thread::sleep(std::time::Duration::from_millis(20)),
+                }
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     fn handshake(&self, mut r: Box<dyn Read + Send>, mut w: Conn) {

@@ -351,3 +351,24 @@ impl Api {
         matches!(self, Api::Native | Api::Relay)
     }
 }
+
+/// An app running fixture `script` (a PSR-7 worker) on `api`, with the
+/// offline autoloader; `pool` holds `http.pool` keys (4-space indented),
+/// `extra` more top-level sections.
+pub fn php_app(name: &str, api: Api, script: &str, pool: &str, extra: &str) -> App {
+    let yaml = format!(
+        "version: \"3\"\nserver:\n  command: \"php {script}\"\n{}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n{pool}\n{extra}logs:\n  mode: development\n  level: debug\n",
+        api.server_yaml()
+    );
+    let a = App::new(name, &yaml);
+    a.fixture(script);
+    a.file(
+        "autoload.php",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/episodes/offline-autoload.php"
+        ))
+        .unwrap(),
+    );
+    a
+}
