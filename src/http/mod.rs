@@ -355,6 +355,7 @@ async fn handle(
         let mut r = plain(status, format!("{msg}\n"));
         r.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        server_header(&state, &mut r);
         crate::observe::metrics::request_finished(&r, started);
         return r;
     }
@@ -410,8 +411,18 @@ async fn handle(
             _ => {}
         }
     }
+    server_header(&state, &mut resp);
     crate::observe::metrics::request_finished(&resp, started);
     resp
+}
+
+/// `http.server_header`, unless the response already names a server.
+fn server_header(state: &HttpState, resp: &mut Response<Body>) {
+    if let Some(name) = &state.cfg.server_header {
+        if let Ok(v) = HeaderValue::from_str(name) {
+            resp.headers_mut().entry(header::SERVER).or_insert(v);
+        }
+    }
 }
 
 /// The PHP handler: build the request, run it on the pool, answer.

@@ -160,6 +160,7 @@ async fn create_temp(dir: &Path) -> std::io::Result<(PathBuf, tokio::fs::File)> 
         match tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600) // readable by the server's user only
             .open(&path)
             .await
         {
