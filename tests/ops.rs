@@ -46,10 +46,21 @@ fn get_port(port: u16, path: &str) -> Resp {
 }
 
 fn worker_ids(s: &Server, n: usize) -> HashSet<String> {
-    // Enough requests over separate connections to reach every worker.
+    // n slow requests at once: each needs its own worker, so every worker
+    // answers (an idle worker that just served may otherwise take every
+    // sequential request).
     let mut ids = HashSet::new();
-    for _ in 0..n * 20 {
-        ids.insert(s.get("/").header("X-Worker").unwrap_or("").to_string());
+    for _ in 0..10 {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let url = s.url("/slow?ms=100");
+                std::thread::spawn(move || request(ureq::get(&url), None).text())
+            })
+            .collect();
+        for h in handles {
+            let body = h.join().unwrap();
+            ids.insert(body.rsplit(' ').next().unwrap_or("").to_string());
+        }
         if ids.len() == n {
             break;
         }

@@ -22,6 +22,9 @@ pub struct HttpConfig {
     pub max_request_size: u64,
     pub raw_body: bool,
     pub access_logs: bool,
+    /// Beyond RoadRunner: `http.server_header`, a `Server` header added to
+    /// responses that have none. None (the default, like RoadRunner) = no header.
+    pub server_header: Option<String>,
     /// Known middleware names in the order of the config (the last one is
     /// the outermost, as in RoadRunner ≤ 2025.1).
     pub middleware: Vec<String>,
@@ -146,6 +149,7 @@ const KNOWN_KEYS: &[&str] = &[
     "max_request_size",
     "raw_body",
     "access_logs",
+    "server_header",
     "middleware",
     "trusted_subnets",
     "uploads",
@@ -227,6 +231,19 @@ pub fn parse(root: &Value) -> KeyResult<HttpConfig> {
     };
     let raw_body = opt_bool(http, "raw_body", "http.raw_body")?;
     let access_logs = opt_bool(http, "access_logs", "http.access_logs")?;
+    let server_header = match get(http, "server_header") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            let s = as_string(v, "http.server_header")?;
+            if s.bytes().any(|b| b < 0x20 && b != b'\t' || b == 0x7f) {
+                return Err((
+                    "http.server_header".into(),
+                    "control characters are not allowed in a header value".into(),
+                ));
+            }
+            Some(s).filter(|s| !s.is_empty())
+        }
+    };
 
     let mut middleware = Vec::new();
     for name in string_list(get(http, "middleware"), "http.middleware")? {
@@ -368,6 +385,7 @@ pub fn parse(root: &Value) -> KeyResult<HttpConfig> {
         max_request_size,
         raw_body,
         access_logs,
+        server_header,
         middleware,
         trusted_subnets,
         uploads,

@@ -15,6 +15,7 @@ mod conn_io;
 mod headers;
 mod proxy;
 pub mod request;
+mod sanity;
 mod static_files;
 mod tls;
 mod uploads;
@@ -247,6 +248,9 @@ async fn accept_loop(
     while conns.join_next().await.is_some() {}
 }
 
+/// Most header lines one HTTP/1 request may carry (431 beyond).
+const MAX_HEADERS: usize = 1000;
+
 async fn serve_conn<S>(
     io: S,
     info: ConnInfo,
@@ -269,7 +273,10 @@ async fn serve_conn<S>(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(state.cfg.timeouts.read_header);
+        .header_read_timeout(state.cfg.timeouts.read_header)
+        // hyper's default of 100 headers refuses ordinary requests Go accepts;
+        // the header bytes stay bounded by hyper's ~400 KiB read buffer (431).
+        .max_headers(MAX_HEADERS);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -344,6 +351,14 @@ async fn handle(
     if let Some(port) = conn.redirect_port {
         return redirect(&req, port);
     }
+    if let Some((status, msg)) = sanity::check(req.version(), req.method(), req.headers()) {
+        let mut r = plain(status, format!("{msg}\n"));
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        server_header(&state, &mut r);
+        crate::observe::metrics::request_finished(&r, started);
+        return r;
+    }
     let method = req.method().clone();
     let origin = req
         .headers()
@@ -396,8 +411,18 @@ async fn handle(
             _ => {}
         }
     }
+    server_header(&state, &mut resp);
     crate::observe::metrics::request_finished(&resp, started);
     resp
+}
+
+/// `http.server_header`, unless the response already names a server.
+fn server_header(state: &HttpState, resp: &mut Response<Body>) {
+    if let Some(name) = &state.cfg.server_header {
+        if let Ok(v) = HeaderValue::from_str(name) {
+            resp.headers_mut().entry(header::SERVER).or_insert(v);
+        }
+    }
 }
 
 /// The PHP handler: build the request, run it on the pool, answer.

@@ -54,6 +54,11 @@ impl StaticFiles {
         }
         let rel = String::from_utf8(decoded).ok()?;
         let rel = rel.trim_start_matches('/');
+        // Dot files and dot directories (.env, .git/, .htaccess) are never
+        // served from disk; the request goes on to PHP.
+        if rel.split(['/', '\\']).any(|seg| seg.starts_with('.')) {
+            return None;
+        }
         let ext = Path::new(rel)
             .extension()
             .and_then(|e| e.to_str())

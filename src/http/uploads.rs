@@ -160,6 +160,7 @@ async fn create_temp(dir: &Path) -> std::io::Result<(PathBuf, tokio::fs::File)> 
         match tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600) // readable by the server's user only
             .open(&path)
             .await
         {
@@ -174,11 +175,16 @@ async fn create_temp(dir: &Path) -> std::io::Result<(PathBuf, tokio::fs::File)> 
 /// RoadRunner's upload tree: `file` → the first file of that name, `f[]` →
 /// every file of that name, `doc[a][b]` → nested objects.
 pub fn upload_tree(files: Vec<(String, Value)>) -> Result<Value, String> {
+    // Indexed grouping (a linear search was quadratic in the number of names).
     let mut grouped: Vec<(String, Vec<Value>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (k, v) in files {
-        match grouped.iter_mut().find(|(gk, _)| *gk == k) {
-            Some((_, vals)) => vals.push(v),
-            None => grouped.push((k, vec![v])),
+        match index.get(&k) {
+            Some(&i) => grouped[i].1.push(v),
+            None => {
+                index.insert(k.clone(), grouped.len());
+                grouped.push((k, vec![v]));
+            }
         }
     }
     let mut root = Map::new();

@@ -428,7 +428,7 @@ impl WorkerHost {
             });
             return;
         }
-        match parse_response_context(ctx) {
+        match crate::relay::response::parse_response_context(ctx) {
             Ok(head) => {
                 self.on_response_part(streaming, Some(head), body);
             }
@@ -572,45 +572,6 @@ fn rand_u64() -> u64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(Instant::now().elapsed().as_nanos());
     h.finish()
-}
-
-/// `{"status":200,"headers":{"Name":["v"]}}` → status and header pairs.
-fn parse_response_context(ctx: &[u8]) -> Result<(u16, Vec<(String, String)>), String> {
-    let v: serde_json::Value =
-        serde_json::from_slice(ctx).map_err(|e| format!("response context is not JSON: {e}"))?;
-    let status = v.get("status").and_then(|s| s.as_i64()).unwrap_or(200);
-    if !(100..=599).contains(&status) {
-        return Err(format!("unknown status code from worker: {status}"));
-    }
-    let mut headers = Vec::new();
-    if let Some(h) = v.get("headers").and_then(|h| h.as_object()) {
-        for (k, vals) in h {
-            match vals {
-                serde_json::Value::Array(a) => {
-                    for x in a {
-                        if let Some(s) = value_str(x) {
-                            headers.push((k.clone(), s));
-                        }
-                    }
-                }
-                other => {
-                    if let Some(s) = value_str(other) {
-                        headers.push((k.clone(), s));
-                    }
-                }
-            }
-        }
-    }
-    Ok((status as u16, headers))
-}
-
-fn value_str(v: &serde_json::Value) -> Option<String> {
-    match v {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
 }
 
 impl Host for WorkerHost {

@@ -1,3 +1,4 @@
 //! Relays between the server and PHP workers.
 
 pub mod frame;
+pub mod response;

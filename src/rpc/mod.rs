@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod codec;
 
 use crate::config::Listen;
 use crate::observe::Runtime;
@@ -131,76 +132,19 @@ async fn connection(
 
 /// Answer one request frame; None closes the connection (not an RPC frame).
 async fn handle_frame(rt: &Runtime, f: frame::Frame) -> Option<Vec<u8>> {
-    if f.options.len() != 2 {
-        tracing::warn!(
-            "rpc: a request frame needs 2 options (seq, method length), got {}",
-            f.options.len()
-        );
-        return None;
-    }
-    let (seq, mlen) = (f.options[0], f.options[1] as usize);
-    if mlen > f.payload.len() {
-        tracing::warn!("rpc: method length {mlen} beyond the payload");
-        return None;
-    }
-    let method = String::from_utf8_lossy(&f.payload[..mlen]).into_owned();
-    let arg = &f.payload[mlen..];
-    let codec = f.flags & !(frame::ERROR | frame::CONTROL);
-    let result = match codec {
-        frame::CODEC_JSON => {
-            let v: Result<Value, String> = if arg.is_empty() {
-                Ok(Value::Null)
-            } else {
-                serde_json::from_slice(arg).map_err(|e| format!("cannot decode the argument: {e}"))
-            };
-            match v {
-                Ok(v) => call(rt, &method, v).await,
-                Err(e) => Err(e),
-            }
+    let c = match codec::decode_call(&f) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("rpc: {e}");
+            return None;
         }
-        frame::CODEC_RAW => {
-            call(
-                rt,
-                &method,
-                Value::String(String::from_utf8_lossy(arg).into()),
-            )
-            .await
-        }
-        other => Err(format!(
-            "codec {other:#04x} is not supported: rustrunner's RPC speaks JSON (0x08); \
-             use rustrunner's own rr CLI"
-        )),
     };
-    tracing::debug!(method = %method, ok = result.is_ok(), "rpc call");
-    let reply_codec = if codec == frame::CODEC_RAW {
-        frame::CODEC_RAW
-    } else {
-        frame::CODEC_JSON
+    let result = match &c.arg {
+        Ok(v) => call(rt, &c.method, v.clone()).await,
+        Err(e) => Err(e.clone()),
     };
-    Some(match result {
-        Ok(v) => {
-            let body = if reply_codec == frame::CODEC_RAW {
-                match v {
-                    Value::String(s) => s.into_bytes(),
-                    other => other.to_string().into_bytes(),
-                }
-            } else {
-                serde_json::to_vec(&v).unwrap_or_else(|_| b"null".to_vec())
-            };
-            frame::encode(
-                reply_codec,
-                0,
-                &[seq, mlen as u32],
-                &[method.as_bytes(), &body],
-            )
-        }
-        Err(e) => frame::encode(
-            reply_codec | frame::ERROR,
-            0,
-            &[seq, mlen as u32],
-            &[method.as_bytes(), e.as_bytes()],
-        ),
-    })
+    tracing::debug!(method = %c.method, ok = result.is_ok(), "rpc call");
+    Some(codec::encode_reply(&c, &result))
 }
 
 fn plugin_arg(v: &Value) -> Result<String, String> {
