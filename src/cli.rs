@@ -207,18 +207,7 @@ fn opcache_so() -> Option<PathBuf> {
     if Engine::opcache_builtin() {
         return None;
     }
-    let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?;
-    for p in [
-        dir.join("opcache.so"),
-        dir.join("../lib/rustrunner/opcache.so"),
-    ] {
-        if p.exists() {
-            return Some(p);
-        }
-    }
-    let p = Path::new(env!("RR_PHP_EXTENSION_DIR")).join("opcache.so");
-    p.exists().then_some(p)
+    crate::serve::opcache_extension()
 }
 
 /// PHP_BINARY: what re-runs this CLI with php's options. `RR_PHP_BINARY`

@@ -132,7 +132,7 @@ pub fn base_ini() -> String {
 
 /// opcache.so of the linked PHP (PHP < 8.5 builds it as a shared extension):
 /// next to the binary first, then the build's extension dir.
-fn opcache_extension() -> Option<std::path::PathBuf> {
+pub(crate) fn opcache_extension() -> Option<std::path::PathBuf> {
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
             for p in [
