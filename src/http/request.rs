@@ -212,7 +212,7 @@ mod tests {
         let tree = form_tree(&pairs).unwrap();
         assert_eq!(tree.as_object().unwrap().len(), 200_000);
         assert!(
-            t.elapsed() < std::time::Duration::from_secs(10),
+            t.elapsed() < std::time::Duration::from_secs(60),
             "{:?}",
             t.elapsed()
         );
