@@ -149,7 +149,21 @@ fn main() {
         build
             .flag("-fsanitize=address")
             .flag("-fno-omit-frame-pointer");
+        // The runtime for the binaries only (rr and its unit tests), not the
+        // integration tests; it must be preloaded at run time
+        // (scripts/asan/run.sh), since rustc links it last.
+        let out = std::process::Command::new("cc")
+            .arg("-print-file-name=libasan.so")
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
+        if !out.is_empty() {
+            println!("cargo:rustc-link-arg-bins=-Wl,--no-as-needed");
+            println!("cargo:rustc-link-arg-bins={out}");
+        }
     }
+    println!("cargo:rerun-if-env-changed=RUSTRUNNER_ASAN");
     build.compile("rustrunner_sapi");
 
     // The Rust side of the C ABI.

