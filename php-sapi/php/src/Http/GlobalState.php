@@ -41,7 +41,20 @@ final class GlobalState
             $server['HTTP_HOST'] = isset($parts['port']) ? $parts['host'] . ':' . $parts['port'] : $parts['host'];
         }
 
-        foreach ($request->headers as $name => $values) {
+        return self::withHeaders($server, $request->headers);
+    }
+
+    /**
+     * The headers as CGI variables: HTTP_<NAME> (values joined with ", "),
+     * CONTENT_TYPE and CONTENT_LENGTH without the prefix.
+     *
+     * @param array<string, mixed> $server
+     * @param array<array-key, mixed> $headers
+     * @return array<string, mixed>
+     */
+    public static function withHeaders(array $server, array $headers): array
+    {
+        foreach ($headers as $name => $values) {
             $key = \strtoupper(\str_replace('-', '_', (string) $name));
             $value = \is_array($values) ? \implode(', ', $values) : (string) $values;
             if ($key === 'CONTENT_TYPE' || $key === 'CONTENT_LENGTH') {

@@ -93,17 +93,7 @@ class PSR7Worker implements \Spiral\RoadRunner\Http\PSR7WorkerInterface
         $server['REQUEST_METHOD'] = $request->method;
         $server['HTTP_USER_AGENT'] = '';
 
-        foreach ($request->headers as $name => $values) {
-            $key = \strtoupper(\str_replace('-', '_', (string) $name));
-            $value = \is_array($values) ? \implode(', ', $values) : (string) $values;
-            if ($key === 'CONTENT_TYPE' || $key === 'CONTENT_LENGTH') {
-                $server[$key] = $value;
-            } else {
-                $server['HTTP_' . $key] = $value;
-            }
-        }
-
-        return $server;
+        return \Spiral\RoadRunner\Http\GlobalState::withHeaders($server, $request->headers);
     }
 
     protected function timeInt(): int
