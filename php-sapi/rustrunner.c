@@ -825,8 +825,10 @@ static char *rr_executable = NULL;
 static char *rr_ini_path = NULL;
 static int rr_ini_ignore = 0;
 
-void rr_php_configure(const char *executable, int ini_ignore, const char *ini_path)
+void rr_php_configure(const char *executable, int ini_ignore, const char *ini_path,
+                      int worker_functions)
 {
+    rr_module_entry.functions = worker_functions ? rr_functions : NULL;
     free(rr_executable);
     free(rr_ini_path);
     rr_executable = executable ? strdup(executable) : NULL;

@@ -102,9 +102,12 @@ typedef struct rr_callbacks {
 } rr_callbacks;
 
 /* Before rr_php_startup: PHP_BINARY (executable_location; NULL = none),
- * ignore php.ini files (php -n), and a php.ini path (php -c; NULL = PHP's
- * default search). */
-void rr_php_configure(const char *executable, int ini_ignore, const char *ini_path);
+ * ignore php.ini files (php -n), a php.ini path (php -c; NULL = PHP's
+ * default search), and whether the rustrunner_* worker functions exist
+ * (not in `rr php-cli`: there is no server to talk to, and a php-cli
+ * process worker must take the relay path of the PHP library). */
+void rr_php_configure(const char *executable, int ini_ignore, const char *ini_path,
+                      int worker_functions);
 
 /* Block the process signals (SIGINT, SIGTERM, SIGHUP, ...) on the calling
  * thread, as rr_thread_start does for PHP threads. */

@@ -290,6 +290,7 @@ pub fn run(args: Vec<OsString>, argv0: Option<OsString>) -> ExitCode {
         executable: php_binary(argv0.as_ref()),
         no_ini: inv.no_ini,
         ini_path: inv.ini_path.clone(),
+        worker_functions: false,
     };
     // The PHP thread takes the process signals (pcntl_signal works): block
     // them here before it starts, it unblocks them for itself.

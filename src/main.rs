@@ -11,6 +11,7 @@ mod pool;
 mod relay;
 mod rpc;
 mod serve;
+mod user;
 
 /// Rust's allocations (request and response bodies, frames) cross threads:
 /// allocated on a tokio thread, freed on a PHP worker thread and back. With

@@ -7,7 +7,10 @@ use std::path::PathBuf;
 include!(concat!(env!("OUT_DIR"), "/phplib.rs"));
 
 /// Write the library (if not already there) and return its directory.
-pub fn install() -> std::io::Result<PathBuf> {
+/// `shared`: workers run as another user (`server.user`), who must be able
+/// to read it: it then lives under the system temp dir (not a per-user
+/// runtime dir), readable but still writable by this user only.
+pub fn install(shared: bool) -> std::io::Result<PathBuf> {
     let mut h = crc32fast::Hasher::new();
     for (name, data) in FILES {
         h.update(name.as_bytes());
@@ -15,7 +18,7 @@ pub fn install() -> std::io::Result<PathBuf> {
     }
     let base = std::env::var_os("XDG_RUNTIME_DIR")
         .map(PathBuf::from)
-        .filter(|p| p.is_dir())
+        .filter(|p| !shared && p.is_dir())
         .unwrap_or_else(std::env::temp_dir);
     // Per uid, not per $USER: in a container without USER, root and the
     // app's user must not share (and fight over) one 0700 directory.
@@ -28,6 +31,9 @@ pub fn install() -> std::io::Result<PathBuf> {
     let root = base.join(format!("rustrunner-{uid}"));
     let dir = root.join(format!("lib-{:08x}", h.finalize()));
     if dir.join(".complete").exists() {
+        if shared {
+            share(&root, &dir)?;
+        }
         return Ok(dir);
     }
     create_private_dir(&root)?;
@@ -43,14 +49,38 @@ pub fn install() -> std::io::Result<PathBuf> {
     }
     std::fs::File::create(tmp.join(".complete"))?;
     match std::fs::rename(&tmp, &dir) {
-        Ok(()) => Ok(dir),
+        Ok(()) => {}
         Err(_) if dir.join(".complete").exists() => {
             // Another server won the race with identical files.
             let _ = std::fs::remove_dir_all(&tmp);
-            Ok(dir)
         }
-        Err(e) => Err(e),
+        Err(e) => return Err(e),
     }
+    if shared {
+        share(&root, &dir)?;
+    }
+    Ok(dir)
+}
+
+/// Let other users read the library: its folders 0755 (the per-uid root
+/// only 0711, nothing to list there), its files 0644. Only the owner writes.
+fn share(root: &std::path::Path, dir: &std::path::Path) -> std::io::Result<()> {
+    use std::fs::{set_permissions, Permissions};
+    use std::os::unix::fs::PermissionsExt;
+    set_permissions(root, Permissions::from_mode(0o711))?;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        set_permissions(&d, Permissions::from_mode(0o755))?;
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            if entry.file_type()?.is_dir() {
+                todo.push(entry.path());
+            } else {
+                set_permissions(entry.path(), Permissions::from_mode(0o644))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn create_private_dir(p: &std::path::Path) -> std::io::Result<()> {

@@ -11,6 +11,7 @@ use crate::phplib;
 use crate::pool::process::{ProcessSpec, Relay};
 use crate::pool::{Pool, WorkerSpec};
 use crate::rpc;
+use crate::user::{self, Need, RunAs};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -152,7 +153,7 @@ pub(crate) fn opcache_extension() -> Option<std::path::PathBuf> {
 /// RoadRunner's executor: `server.command` as OS processes. `php` means the
 /// CLI of the PHP this server was built with (same version, same
 /// extensions), unless the command names another binary.
-fn process_spec(cfg: &Config, is_php: bool) -> Result<WorkerSpec> {
+fn process_spec(cfg: &Config, is_php: bool, run_as: Option<&RunAs>) -> Result<WorkerSpec> {
     let relay = Relay::parse(&cfg.server.relay)
         .map_err(|m| anyhow!("config error in {}: server.relay: {m}", cfg.file.display()))?;
     let mut program = cfg.server.command[0].clone();
@@ -182,7 +183,11 @@ fn process_spec(cfg: &Config, is_php: bool) -> Result<WorkerSpec> {
         }
         // The server's worker API, for apps without the Spiral packages,
         // speaking goridge frames (no native functions in a php-cli process).
-        let lib = phplib::install().context("cannot install the server's PHP library")?;
+        let lib =
+            phplib::install(run_as.is_some()).context("cannot install the server's PHP library")?;
+        if let Some(who) = run_as {
+            user_can(cfg, who, &lib, Need::ReadDir)?;
+        }
         args.push("-d".into());
         args.push(format!(
             "auto_prepend_file={}",
@@ -193,6 +198,12 @@ fn process_spec(cfg: &Config, is_php: bool) -> Result<WorkerSpec> {
         }
     }
     args.extend(given.iter().cloned());
+    if let Some(who) = run_as {
+        user_can(cfg, who, &cfg.dir, Need::ReadDir)?;
+        if let Some(path) = find_program(&program) {
+            user_can(cfg, who, &path, Need::Execute)?;
+        }
+    }
     Ok(WorkerSpec {
         script: String::new(),
         argv: Vec::new(),
@@ -204,8 +215,78 @@ fn process_spec(cfg: &Config, is_php: bool) -> Result<WorkerSpec> {
             relay,
             relay_env: cfg.server.relay.clone(),
             dir: cfg.dir.clone(),
+            user: run_as.map(|u| (u.uid, u.gid)),
         }),
     })
+}
+
+/// The file `program` runs: itself when it has a slash, else the first
+/// executable of that name on PATH (as exec does).
+fn find_program(program: &str) -> Option<std::path::PathBuf> {
+    if program.contains('/') {
+        return Some(program.into());
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+/// `server.user` must be able to do `need` with `path`; a config error
+/// naming the directory in the way otherwise.
+fn user_can(cfg: &Config, who: &RunAs, path: &Path, need: Need) -> Result<()> {
+    user::check_access(who, path, need)
+        .map_err(|m| anyhow!("config error in {}: server.user: {m}", cfg.file.display()))
+}
+
+/// `http.uploads.dir`: a missing dir is created 0700, and without one the
+/// server keeps uploads in a private dir of its own under the temp dir
+/// (RoadRunner writes them straight into the temp dir). Both belong to the
+/// user the workers run as. An existing dir is the operator's; only a
+/// world-writable one without the sticky bit is warned about.
+fn prepare_uploads(cfg: &mut Config, run_as: Option<&RunAs>, process: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let owner = run_as.map(|u| (u.uid, u.gid)).unwrap_or_else(user::current);
+    let file = cfg.file.display().to_string();
+    let dir = match cfg.http.uploads.dir.clone() {
+        Some(d) if d.exists() => {
+            if let Ok(m) = std::fs::metadata(&d) {
+                let mode = m.permissions().mode();
+                if m.is_dir() && mode & 0o002 != 0 && mode & 0o1000 == 0 {
+                    tracing::warn!(
+                        "config {file}: http.uploads.dir: {} is writable by everyone without                          the sticky bit: other users can replace uploaded files",
+                        d.display()
+                    );
+                }
+            }
+            d
+        }
+        Some(d) => {
+            user::private_dir(&d, owner)
+                .map_err(|m| anyhow!("config error in {file}: http.uploads.dir: {m}"))?;
+            tracing::info!(dir = %d.display(), "created the uploads dir (0700)");
+            d
+        }
+        None => {
+            let d = std::env::temp_dir().join(format!("rustrunner-uploads-{}", owner.0));
+            user::private_dir(&d, owner)
+                .map_err(|m| anyhow!("config error in {file}: http.uploads.dir (default): {m}"))?;
+            d
+        }
+    };
+    if let Some(who) = run_as {
+        let need = if process {
+            Need::ReadDir
+        } else {
+            Need::WriteDir
+        };
+        user::check_access(who, &dir, need)
+            .map_err(|m| anyhow!("config error in {file}: server.user: {m} (http.uploads.dir)"))?;
+        if process {
+            cfg.http.uploads.owner = Some(owner);
+        }
+    }
+    cfg.http.uploads.dir = Some(dir);
+    Ok(())
 }
 
 /// PHP_BINARY inside workers: a `php` next to `rr` (the image's hard link,
@@ -253,7 +334,7 @@ pub struct Options {
 /// `server.on_init`: run the command once, before the workers start. Its
 /// output is logged at INFO (the `server` channel); a failure stops the
 /// server only with `exit_on_error`.
-fn run_on_init(cfg: &Config) -> Result<()> {
+fn run_on_init(cfg: &Config, run_as: Option<&RunAs>) -> Result<()> {
     let Some(oi) = &cfg.server.on_init else {
         return Ok(());
     };
@@ -271,6 +352,10 @@ fn run_on_init(cfg: &Config) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if let Some(who) = run_as {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(who.uid).gid(who.gid);
+    }
     // RoadRunner puts on_init.env before its own environment: the OS wins.
     for (k, v) in &oi.env {
         if std::env::var_os(k).is_none() {
@@ -319,16 +404,24 @@ fn run_on_init(cfg: &Config) -> Result<()> {
     }
 }
 
-pub fn run(cfg: Config, opts: Options) -> Result<()> {
+pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
     let php_cmd = parse_php_command(&cfg.server.command);
     let process = match cfg.server.executor.as_deref() {
         Some("process") => true,
         Some(_) => false,
         None => php_cmd.is_err() || cfg.server.relay != "pipes",
     };
+    let config_error =
+        |key: &str, m: String| anyhow!("config error in {}: {key}: {m}", cfg.file.display());
+    let run_as = user::resolve(&cfg.server.user).map_err(|m| config_error("server.user", m))?;
+    let on_init_as = match &cfg.server.on_init {
+        Some(oi) => user::resolve(&oi.user).map_err(|m| config_error("server.on_init.user", m))?,
+        None => None,
+    };
+    prepare_uploads(&mut cfg, run_as.as_ref(), process)?;
     let mut engine = None;
     let spec = if process {
-        process_spec(&cfg, php_cmd.is_ok())?
+        process_spec(&cfg, php_cmd.is_ok(), run_as.as_ref())?
     } else {
         let cmd = php_cmd.map_err(|m| {
             anyhow!(
@@ -351,7 +444,13 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
                 cmd.script
             );
         }
-        let lib = phplib::install().context("cannot install the server's PHP library")?;
+        let lib =
+            phplib::install(run_as.is_some()).context("cannot install the server's PHP library")?;
+        if let Some(who) = &run_as {
+            user_can(&cfg, who, &cfg.dir, Need::ReadDir)?;
+            user_can(&cfg, who, &script_path, Need::Read)?;
+            user_can(&cfg, who, &lib, Need::ReadDir)?;
+        }
         let mut ini = base_ini();
         for (k, v) in &cmd.ini {
             ini.push_str(&format!("{k}={v}\n"));
@@ -360,6 +459,7 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
             executable: php_binary(),
             no_ini: cmd.no_ini,
             ini_path: cmd.ini_path.clone(),
+            worker_functions: true,
         };
         engine =
             Some(Engine::start_with(&ini, &opts).map_err(|e| anyhow!("PHP failed to start: {e}"))?);
@@ -419,9 +519,21 @@ pub fn run(cfg: Config, opts: Options) -> Result<()> {
         };
         {
             let c = cfg.clone();
-            tokio::task::spawn_blocking(move || run_on_init(&c))
+            let who = on_init_as.clone();
+            tokio::task::spawn_blocking(move || run_on_init(&c, who.as_ref()))
                 .await
                 .map_err(|e| anyhow!("on_init panicked: {e}"))??;
+        }
+        // Thread workers run as the server: with server.user the server
+        // becomes that user now, everything bound and on_init done.
+        if let (false, Some(who)) = (process, &run_as) {
+            user::drop_process(who).map_err(|m| anyhow!("server.user: {m}"))?;
+            tracing::info!(
+                user = %who.name,
+                uid = who.uid,
+                gid = who.gid,
+                "server.user: the server and its thread workers now run as this user"
+            );
         }
         let pool_cfg = cfg.http.pool.clone();
         let pool = tokio::task::spawn_blocking(move || Pool::start(spec, pool_cfg))

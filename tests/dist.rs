@@ -221,6 +221,56 @@ fn php_hard_link_is_php_binary() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// `php` as a link to rr (the image's layout) is RoadRunner's process
+/// worker: over pipes a stray echo must not reach the relay, and over a
+/// socket relay the worker must connect back. Before the fix the rustrunner_*
+/// worker functions existed in `rr php-cli` too, so the PHP library took
+/// them for an in-process worker: it never connected to a socket relay
+/// (the worker exited at once) and let echo onto the pipes.
+#[test]
+fn php_hard_link_serves_as_a_process_worker() {
+    for relay in ["pipes", "unix", "tcp"] {
+        let extra = match relay {
+            "unix" => "  relay: \"unix://worker.sock\"\n".to_string(),
+            "tcp" => format!("  relay: \"tcp://127.0.0.1:{}\"\n", common::free_port()),
+            _ => String::new(),
+        };
+        let a = common::php_app(
+            &format!("php-link-worker-{relay}"),
+            common::Api::Process,
+            "echo.php",
+            "    num_workers: 1",
+            "",
+        );
+        let php = a.dir.join("php");
+        if std::fs::hard_link(RR, &php).is_err() {
+            std::fs::copy(RR, &php).unwrap();
+        }
+        let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml"))
+            .unwrap()
+            .replace(
+                "command: \"php echo.php\"",
+                &format!("command: \"{} echo.php\"\n{extra}", php.display()),
+            );
+        std::fs::write(a.dir.join(".rr.yaml"), yaml).unwrap();
+        let mut s = a.serve();
+        for _ in 0..3 {
+            let r = s.get("/echo-output");
+            assert_eq!(r.status, 200, "{relay}: {}\n{}", r.text(), s.log());
+            let j = r.json();
+            assert_eq!(j["php_binary"], php.display().to_string(), "{relay}");
+            assert_eq!(j["served"].as_u64().map(|n| n > 0), Some(true));
+        }
+        let log = s.log();
+        assert!(
+            log.contains("stray output from the worker loop"),
+            "{relay}: echo goes to the log: {log}"
+        );
+        assert!(!log.contains("restart"), "{relay}: {log}");
+        s.stop();
+    }
+}
+
 fn have(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])

@@ -114,7 +114,7 @@ fn config_errors_exit_1_and_name_file_and_key() {
             "rpc.listen",
         ),
         (
-            "version: \"3\"\nserver:\n  command: php w.php\n  user: nobody\nhttp:\n  address: 127.0.0.1:1\n",
+            "version: \"3\"\nserver:\n  command: php w.php\n  user: no-such-user-rr\nhttp:\n  address: 127.0.0.1:1\n",
             "server.user",
         ),
         (

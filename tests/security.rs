@@ -116,3 +116,204 @@ fn server_header_is_configurable() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("http.server_header"), "{out}");
 }
+
+/// nobody's uid and primary gid, from /etc/passwd.
+fn nobody() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap();
+    let line = passwd
+        .lines()
+        .find(|l| l.starts_with("nobody:"))
+        .expect("a nobody user");
+    let f: Vec<&str> = line.split(':').collect();
+    (f[2].parse().unwrap(), f[3].parse().unwrap())
+}
+
+/// Real, effective, saved and fs uid (or gid) of a process, from /proc.
+fn proc_ids(pid: u32, key: &str) -> Vec<u32> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .unwrap()
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect()
+}
+
+fn is_root() -> bool {
+    proc_ids(std::process::id(), "Uid")[1] == 0
+}
+
+/// The `rr` binary where any user can run it (the build tree may sit in a
+/// private home): a link or copy named `php`, which runs `rr php-cli`.
+fn public_rr(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    if std::fs::hard_link(RR, &p).is_err() {
+        std::fs::copy(RR, &p).unwrap();
+    }
+    p
+}
+
+fn user_app(name: &str, server: &str) -> App {
+    let yaml = format!(
+        "version: \"3\"\nserver:\n{server}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: 1\nlogs:\n  mode: development\n  level: debug\n"
+    );
+    let a = App::new(name, &yaml);
+    a.fixture("security.php");
+    a
+}
+
+const UPLOAD: &[u8] =
+    b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\n\r\nsecret\r\n--B--\r\n";
+
+#[test]
+fn server_user_runs_thread_workers_and_the_server_as_that_user() {
+    if !is_root() {
+        eprintln!("skipped: server.user needs the tests to run as root");
+        return;
+    }
+    let (uid, gid) = nobody();
+    let a = user_app(
+        "sec-user-thread",
+        "  command: \"php security.php\"\n  user: nobody\n  on_init:\n    command: \"id -u\"\n    user: nobody\n",
+    );
+    let mut s = a.serve();
+    let r = s.post("/up", "multipart/form-data; boundary=B", UPLOAD);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    let u = uid.to_string();
+    let g = gid.to_string();
+    assert_eq!(j["ids"]["Uid"], serde_json::json!([u, u, u, u]), "{j}");
+    assert_eq!(j["ids"]["Gid"], serde_json::json!([g, g, g, g]), "{j}");
+    assert_eq!(j["ids"]["Groups"], serde_json::json!([]), "{j}");
+    // The server itself dropped root (threads share its uid).
+    assert_eq!(proc_ids(s.pid(), "Uid"), vec![uid; 4]);
+    assert_eq!(proc_ids(s.pid(), "Gid"), vec![gid; 4]);
+    // Uploads: a private dir of the worker's user, private files it can read.
+    assert_eq!(j["modes"], serde_json::json!(["600"]), "{j}");
+    assert_eq!(j["dirs"], serde_json::json!(["700"]), "{j}");
+    assert_eq!(j["owners"], serde_json::json!([uid]), "{j}");
+    assert_eq!(j["contents"], serde_json::json!(["secret"]), "{j}");
+    // on_init ran (as its own user) before the server dropped root.
+    let log = s.log();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("on_init") && l.contains(&format!(" {u} "))),
+        "{log}"
+    );
+    s.stop();
+}
+
+#[test]
+fn server_user_runs_process_workers_as_that_user() {
+    if !is_root() {
+        eprintln!("skipped: server.user needs the tests to run as root");
+        return;
+    }
+    let (uid, gid) = nobody();
+    for relay in ["", "  relay: \"unix://rr-relay.sock\"\n"] {
+        let a = App::new("sec-user-process-probe", "version: \"3\"\n");
+        let php = public_rr(&a.dir, "php");
+        let a = user_app(
+            "sec-user-process",
+            &format!(
+                "  command: \"{} security.php\"\n  executor: process\n  user: nobody\n{relay}",
+                php.display()
+            ),
+        );
+        let mut s = a.serve();
+        let r = s.post("/up", "multipart/form-data; boundary=B", UPLOAD);
+        assert_eq!(r.status, 200, "{relay}: {}", r.text());
+        let j = r.json();
+        let u = uid.to_string();
+        let g = gid.to_string();
+        assert_eq!(j["ids"]["Uid"], serde_json::json!([u, u, u, u]), "{j}");
+        assert_eq!(j["ids"]["Gid"], serde_json::json!([g, g, g, g]), "{j}");
+        assert_eq!(j["ids"]["Groups"], serde_json::json!([]), "{j}");
+        // RoadRunner's model: the server stays root, its children do not.
+        assert_eq!(proc_ids(s.pid(), "Uid")[1], 0);
+        let kids = children_of(s.pid());
+        assert!(!kids.is_empty());
+        for k in kids {
+            assert_eq!(proc_ids(k, "Uid"), vec![uid; 4], "worker {k}");
+        }
+        // Upload files are given to the worker's user, still 0600.
+        assert_eq!(j["modes"], serde_json::json!(["600"]), "{j}");
+        assert_eq!(j["owners"], serde_json::json!([uid]), "{j}");
+        assert_eq!(j["contents"], serde_json::json!(["secret"]), "{j}");
+        s.stop();
+    }
+}
+
+#[test]
+fn server_user_problems_are_config_errors_at_start() {
+    // An unknown user, and a bad on_init.user, name the key.
+    for (server, key, says) in [
+        (
+            "  command: \"php security.php\"\n  user: no-such-user-rr\n",
+            "server.user",
+            "no user named \"no-such-user-rr\"",
+        ),
+        (
+            "  command: \"php security.php\"\n  on_init:\n    command: \"true\"\n    user: no-such-user-rr\n",
+            "server.on_init.user",
+            "no user named",
+        ),
+    ] {
+        let a = user_app("sec-user-bad", server);
+        let (code, out) = a.run(&["serve"], std::time::Duration::from_secs(30));
+        assert_eq!(code, Some(1), "{out}");
+        assert!(out.contains(key) && out.contains(says), "{out}");
+    }
+    if !is_root() {
+        eprintln!("skipped the rest: it needs the tests to run as root");
+        return;
+    }
+    // The user cannot reach the app: one error naming the directory, before
+    // any worker starts.
+    use std::os::unix::fs::PermissionsExt;
+    let a = user_app(
+        "sec-user-noaccess",
+        "  command: \"php security.php\"\n  user: nobody\n",
+    );
+    let app_dir = a.dir.join("app");
+    std::fs::create_dir(&app_dir).unwrap();
+    std::fs::rename(a.dir.join("security.php"), app_dir.join("security.php")).unwrap();
+    std::fs::rename(a.dir.join(".rr.yaml"), app_dir.join(".rr.yaml")).unwrap();
+    std::fs::set_permissions(&app_dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let (code, out) = a.run(
+        &["serve", "-c", "app/.rr.yaml"],
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("server.user")
+            && out.contains("\"nobody\"")
+            && out.contains(&format!("{}: it is mode 700", app_dir.display())),
+        "{out}"
+    );
+    // Not root: switching user is refused with the reason.
+    let rr = public_rr(&a.dir, "rr");
+    std::fs::set_permissions(&app_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(
+        app_dir.join(".rr.yaml"),
+        "version: \"3\"\nserver:\n  command: \"php security.php\"\n  user: root\nhttp:\n  address: 127.0.0.1:1\n",
+    )
+    .unwrap();
+    let (uid, gid) = nobody();
+    use std::os::unix::process::CommandExt;
+    let out = std::process::Command::new(&rr)
+        .args(["serve", "-c", "app/.rr.yaml"])
+        .current_dir(&a.dir)
+        .uid(uid)
+        .gid(gid)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("server.user") && text.contains("needs rr to start as root"),
+        "{text}"
+    );
+}

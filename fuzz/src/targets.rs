@@ -302,6 +302,7 @@ pub fn request_context(data: &[u8]) {
         dir: Some(upload_dir()),
         forbid: vec![".php".into()],
         allow: Vec::new(),
+        owner: None,
     };
     let mut uploads_json = String::new();
     RT.with(|rt| {

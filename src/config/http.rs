@@ -53,6 +53,9 @@ pub struct UploadsConfig {
     /// Extensions with the dot, as configured (RoadRunner lowercases only the file's).
     pub forbid: Vec<String>,
     pub allow: Vec<String>,
+    /// Not a config key: with `server.user` and process workers, upload
+    /// files are given to that (uid, gid), as RoadRunner does.
+    pub owner: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -291,6 +294,7 @@ pub fn parse(root: &Value) -> KeyResult<HttpConfig> {
                 },
                 forbid: string_list(get(u, "forbid"), "http.uploads.forbid")?,
                 allow: string_list(get(u, "allow"), "http.uploads.allow")?,
+                owner: None,
             }
         }
         None => UploadsConfig::default(),

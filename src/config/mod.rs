@@ -552,7 +552,7 @@ mod tests {
             ),
             (
                 "command: \"php worker.php\"",
-                "command: php w.php\n  user: www",
+                "command: php w.php\n  user: [www]",
                 "server.user",
             ),
             (

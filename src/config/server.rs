@@ -12,6 +12,8 @@ pub struct ServerConfig {
     /// server.env, keys upper-cased, in file order.
     pub env: Vec<(String, String)>,
     pub relay: String,
+    /// `server.user`: run the workers as this user ("" = the server's).
+    pub user: String,
     /// `server.executor`: "thread" or "process"; None = decide from the command.
     pub executor: Option<String>,
     pub on_init: Option<OnInit>,
@@ -24,6 +26,8 @@ pub struct OnInit {
     pub exec_timeout: Duration,
     pub exit_on_error: bool,
     pub env: Vec<(String, String)>,
+    /// `on_init.user`: run the command as this user ("" = the server's).
+    pub user: String,
 }
 
 const KEYS: &[&str] = &[
@@ -117,18 +121,10 @@ pub fn parse(root: &Value, warn: &mut Warnings) -> KeyResult<ServerConfig> {
             "command should not be empty".into(),
         ));
     }
-    if let Some(u) = get(server, "user") {
-        let u = as_string(u, "server.user")?;
-        if !u.is_empty() {
-            return Err((
-                "server.user".into(),
-                format!(
-                    "running workers as user {u:?} is not supported yet: workers are threads of \
-                     this process and run as its user (start rr as that user instead)"
-                ),
-            ));
-        }
-    }
+    let user = match get(server, "user") {
+        Some(Value::Null) | None => String::new(),
+        Some(u) => as_string(u, "server.user")?,
+    };
     if get(server, "group").is_some() {
         warn.push(
             "server.group",
@@ -188,14 +184,6 @@ pub fn parse(root: &Value, warn: &mut Warnings) -> KeyResult<ServerConfig> {
                     "on_init command should not be empty".into(),
                 ));
             }
-            if let Some(u) = get(oi, "user") {
-                if !as_string(u, "server.on_init.user")?.is_empty() {
-                    return Err((
-                        "server.on_init.user".into(),
-                        "running on_init as another user is not supported yet".into(),
-                    ));
-                }
-            }
             let mut exec_timeout = match get(oi, "exec_timeout") {
                 Some(v) => as_duration(v, "server.on_init.exec_timeout")?,
                 None => Duration::ZERO,
@@ -214,6 +202,10 @@ pub fn parse(root: &Value, warn: &mut Warnings) -> KeyResult<ServerConfig> {
                     Some(e) => env_map(e, "server.on_init.env")?,
                     None => Vec::new(),
                 },
+                user: match get(oi, "user") {
+                    Some(Value::Null) | None => String::new(),
+                    Some(u) => as_string(u, "server.on_init.user")?,
+                },
             })
         }
     };
@@ -221,6 +213,7 @@ pub fn parse(root: &Value, warn: &mut Warnings) -> KeyResult<ServerConfig> {
         command,
         env,
         relay,
+        user,
         executor,
         on_init,
     })

@@ -99,7 +99,7 @@ where
             while field.chunk().await.map_err(multer_error)?.is_some() {}
             (8, 0u64, String::new())
         } else {
-            match create_temp(&dir).await {
+            match create_temp(&dir, cfg.owner).await {
                 Err(e) => {
                     tracing::warn!(dir = %dir.display(), "cannot create an upload file: {e}");
                     while field.chunk().await.map_err(multer_error)?.is_some() {}
@@ -146,7 +146,10 @@ where
     })
 }
 
-async fn create_temp(dir: &Path) -> std::io::Result<(PathBuf, tokio::fs::File)> {
+async fn create_temp(
+    dir: &Path,
+    owner: Option<(u32, u32)>,
+) -> std::io::Result<(PathBuf, tokio::fs::File)> {
     use std::hash::{BuildHasher, Hasher};
     for _ in 0..16 {
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -164,7 +167,16 @@ async fn create_temp(dir: &Path) -> std::io::Result<(PathBuf, tokio::fs::File)> 
             .open(&path)
             .await
         {
-            Ok(f) => return Ok((path, f)),
+            Ok(f) => {
+                if let Some((uid, gid)) = owner {
+                    // Still 0600: readable by the worker's user only.
+                    if let Err(e) = std::os::unix::fs::fchown(&f, Some(uid), Some(gid)) {
+                        let _ = tokio::fs::remove_file(&path).await;
+                        return Err(e);
+                    }
+                }
+                return Ok((path, f));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }

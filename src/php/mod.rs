@@ -132,6 +132,8 @@ pub struct StartOptions {
     pub no_ini: bool,
     /// A php.ini file or directory (php -c).
     pub ini_path: Option<String>,
+    /// Register the rustrunner_* worker functions (false for `rr php-cli`).
+    pub worker_functions: bool,
 }
 
 impl Engine {
@@ -161,6 +163,7 @@ impl Engine {
                 exe.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
                 opts.no_ini as c_int,
                 ini_path.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
+                opts.worker_functions as c_int,
             )
         };
         // With OPcache linked in, a zend_extension=opcache.so line would

@@ -215,7 +215,9 @@ impl Pool {
             epoch: Instant::now(),
         });
         let acceptor = match &shared.spec.process {
-            Some(p) => Some(process::Acceptor::start(&p.relay, shared.clone()).map_err(BootError)?),
+            Some(p) => Some(
+                process::Acceptor::start(&p.relay, p.user, shared.clone()).map_err(BootError)?,
+            ),
             None => None,
         };
         let pool = Pool {

@@ -55,6 +55,9 @@ pub struct ProcessSpec {
     /// The value of RR_RELAY handed to the worker.
     pub relay_env: String,
     pub dir: std::path::PathBuf,
+    /// `server.user`: (uid, primary gid) the processes run as; std drops
+    /// the supplementary groups when root switches uid, as RoadRunner does.
+    pub user: Option<(u32, u32)>,
 }
 
 /// A duplex byte stream to a worker (pipes, or a socket from the acceptor).
@@ -165,7 +168,11 @@ pub(super) struct Acceptor {
 impl Acceptor {
     /// Listen on the relay address; accepted connections are paired with
     /// their process by the pid handshake (contract.md §2.2).
-    pub(super) fn start(relay: &Relay, shared: Arc<Shared>) -> Result<Arc<Acceptor>, String> {
+    pub(super) fn start(
+        relay: &Relay,
+        user: Option<(u32, u32)>,
+        shared: Arc<Shared>,
+    ) -> Result<Arc<Acceptor>, String> {
         let acc = Arc::new(Acceptor::default());
         match relay {
             Relay::Pipes => {}
@@ -183,6 +190,12 @@ impl Acceptor {
                 let _ = std::fs::remove_file(path);
                 let l = std::os::unix::net::UnixListener::bind(path)
                     .map_err(|e| format!("server.relay: cannot listen on unix://{path}: {e}"))?;
+                if let Some((uid, gid)) = user {
+                    // Connecting needs write permission on the socket file.
+                    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| {
+                        format!("server.relay: cannot give unix://{path} to uid {uid}: {e}")
+                    })?;
+                }
                 acc.accept_in_background(shared, move || {
                     let s = l.accept().ok()?.0;
                     let r = s.try_clone().ok()?;
@@ -322,10 +335,16 @@ fn one_life(
         // Its own process group, as RoadRunner: a Ctrl-C on the terminal
         // reaches the server, which stops the workers itself.
         .process_group(0);
+    if let Some((uid, gid)) = spec.user {
+        cmd.uid(uid).gid(gid);
+    }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
         Err(e) => {
-            host.last_error = format!("cannot start {}: {e}", spec.program);
+            host.last_error = match spec.user {
+                Some((uid, _)) => format!("cannot start {} as uid {uid}: {e}", spec.program),
+                None => format!("cannot start {}: {e}", spec.program),
+            };
             return LifeEnd {
                 exit_status: 127,
                 startup_failed: false,
