@@ -16,7 +16,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 #include <unistd.h>
 #include <string.h>
 #include <strings.h>
@@ -749,6 +751,7 @@ static const zend_function_entry rr_functions[] = {
 };
 
 static void rr_override_function(const char *name, zif_handler handler);
+static void rr_wrap_timeout_ini(void);
 
 /* Function overrides must land in the global function table, which worker
  * threads copy at their start. Under ZTS, zend_post_startup() replaces the
@@ -769,6 +772,7 @@ static zend_result rr_post_startup(void)
     rr_override_function("putenv", ZEND_FN(rustrunner_putenv));
     rr_override_function("getenv", ZEND_FN(rustrunner_getenv));
     rr_override_function("opcache_reset", ZEND_FN(rustrunner_opcache_reset));
+    rr_wrap_timeout_ini();
     return SUCCESS;
 }
 
@@ -1056,17 +1060,66 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
     rr_current = NULL;
 }
 
+/* exec_ttl's deadline on this thread (CLOCK_MONOTONIC, ns; 0 = none). The
+ * engine's timer enforces it; the deadline is what keeps set_time_limit()
+ * and ini_set('max_execution_time') from pushing it back. */
+ZEND_TLS uint64_t rr_exec_deadline_ns = 0;
+
+static uint64_t rr_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 void rr_set_timeout(long seconds)
 {
     if (rr_current) {
+        rr_exec_deadline_ns = rr_now_ns() + (uint64_t)seconds * 1000000000u;
         zend_set_timeout((zend_long)seconds, 1);
     }
 }
 
 void rr_unset_timeout(void)
 {
+    rr_exec_deadline_ns = 0;
     if (rr_current) {
         zend_unset_timeout();
+    }
+}
+
+/* PHP's own handler of max_execution_time, which set_time_limit() goes
+ * through too; wrapped so that user code can shorten exec_ttl but never
+ * lengthen or disable it (RoadRunner's exec_ttl is outside PHP's reach). */
+static ZEND_INI_MH((*rr_orig_timeout_mh)) = NULL;
+
+static ZEND_INI_MH(rr_on_update_timeout)
+{
+    int r = rr_orig_timeout_mh(entry, new_value, mh_arg1, mh_arg2, mh_arg3, stage);
+    if (r != SUCCESS || stage == ZEND_INI_STAGE_STARTUP || stage == ZEND_INI_STAGE_DEACTIVATE
+        || !rr_current || rr_exec_deadline_ns == 0) {
+        return r;
+    }
+    uint64_t now = rr_now_ns();
+    zend_long left = 1;
+    if (rr_exec_deadline_ns > now) {
+        left = (zend_long)((rr_exec_deadline_ns - now + 999999999u) / 1000000000u);
+    }
+    if (EG(timeout_seconds) <= 0 || EG(timeout_seconds) > left) {
+        zend_set_timeout(left, 0);
+    }
+    return r;
+}
+
+/* Runs in the post-startup hook, where EG(ini_directives) is still the
+ * registered table every thread copies (see rr_post_startup). */
+static void rr_wrap_timeout_ini(void)
+{
+    zend_ini_entry *e = zend_hash_str_find_ptr(EG(ini_directives), "max_execution_time",
+                                               sizeof("max_execution_time") - 1);
+    if (e && e->on_modify && e->on_modify != rr_on_update_timeout) {
+        rr_orig_timeout_mh = e->on_modify;
+        e->on_modify = rr_on_update_timeout;
     }
 }
 

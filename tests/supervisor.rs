@@ -32,7 +32,7 @@ fn exec_ttl_interrupts_sleep_and_loops() {
         );
         let s = a.serve();
         let before = worker_id(&s, "/id");
-        for path in ["/sleep?s=30", "/loop"] {
+        for path in ["/sleep?s=30", "/loop", "/unlimited-loop"] {
             let t = Instant::now();
             let r = s.get(path);
             assert_eq!(r.status, 500, "{api:?} {path}");
@@ -50,6 +50,8 @@ fn exec_ttl_interrupts_sleep_and_loops() {
         // A new life on the same thread serves on.
         let after = worker_id(&s, "/id");
         assert_ne!(before, after);
+        // set_time_limit() still works for the app (it just cannot outlast exec_ttl).
+        assert_eq!(s.get("/time-limit?s=5").text(), "true 5");
         assert_eq!(worker_id(&s, "/delay?ms=10"), after);
     });
 }
