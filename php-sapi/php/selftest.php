@@ -328,6 +328,12 @@ final class FakeServer
     public static function error(string $message): void
     {
         self::$calls[] = ['error', $message];
+        if (self::$stream !== null) {
+            // The streamed response is cut; the worker stays.
+            self::$answers[self::$stream]['end'] = 'cut';
+            self::$stream = null;
+            return;
+        }
         if (self::$job !== null) {
             self::fail($message);
             return;
@@ -707,14 +713,29 @@ T::same(1, FakeServer::pending(), 'a stopped worker takes no more requests');
 T::same(['respond', 206, ['X-P' => ['1']], 'p1', true], FakeServer::$calls[7] ?? null, 'a part is sent at once, with more=true');
 T::same([], FakeServer::$warnings, 'the server saw the protocol kept');
 
-FakeServer::life([FakeServer::request(), FakeServer::request()]);
+FakeServer::life([FakeServer::request(), FakeServer::request(), FakeServer::request()]);
 $worker->waitPayload();
 $worker->error('boom');
 $worker->waitPayload();
+$worker->respond(new \Spiral\RoadRunner\Payload('half', '{"status":200,"headers":{}}', false));
+$worker->error('late');
+$worker->waitPayload();
 $worker->stop();
 T::same(null, $worker->waitPayload(), 'waitPayload() gives null after stop()');
-T::same([['failed' => 'boom'], ['requeued' => true]], FakeServer::answers(), 'error() fails the request; stop() hands it back');
-T::same([['wait_request'], ['error', 'boom'], ['wait_request'], ['stop'], ['wait_request']], FakeServer::$calls, 'error() and stop() calls');
+T::same(
+    [
+        ['failed' => 'boom'],
+        ['status' => 200, 'headers' => [], 'body' => 'half', 'parts' => ['half'], 'end' => 'cut'],
+        ['requeued' => true],
+    ],
+    FakeServer::answers(),
+    'error() fails the request or cuts its stream; stop() hands the request back',
+);
+T::same(
+    [['wait_request'], ['error', 'boom'], ['wait_request'], ['respond', 200, [], 'half', true], ['error', 'late'], ['wait_request'], ['stop'], ['wait_request']],
+    FakeServer::$calls,
+    'error() and stop() calls',
+);
 
 $p = new \Spiral\RoadRunner\Payload(null);
 T::same(['', '', true], [$p->body, $p->header, $p->eos], 'Payload defaults');
