@@ -386,6 +386,8 @@ static int rr_stream_cast(php_stream *stream, int castas, void **ret)
     return SUCCESS;
 }
 
+/* The label is what stream_get_meta_data() reports as stream_type; the PHP
+ * library tells in-process workers by it (RelayTransport::inProcess). */
 static const php_stream_ops rr_stream_ops = {
     rr_stream_write, rr_stream_read, rr_stream_close, rr_stream_flush,
     "rustrunner relay", NULL, rr_stream_cast, NULL, rr_stream_set_option,

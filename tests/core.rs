@@ -370,3 +370,51 @@ fn sigterm_stops_cleanly() {
     assert_eq!(s.get("/x").status, 200);
     assert_eq!(s.stop(), Some(0), "{}", s.log());
 }
+
+/// Process workers whose `php` is rr itself, a hard link as in the container
+/// image and `dist/php`: `rr php-cli` defines the rustrunner_* functions too,
+/// yet such a worker is not in-process. The library must connect to a socket
+/// relay and keep `echo` off a pipes relay.
+#[test]
+fn process_workers_on_rr_php_cli() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("rr-php-link-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let php = dir.join("php");
+    if std::fs::hard_link(RR, &php).is_err() {
+        std::fs::copy(RR, &php).unwrap();
+    }
+    for relay in [
+        "pipes".to_string(),
+        format!("tcp://127.0.0.1:{}", free_port()),
+    ] {
+        let yaml = format!(
+            "version: \"3\"\nserver:\n  command: \"{} echo.php\"\n  executor: process\n  relay: \"{relay}\"\nhttp:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: 1\n    allocate_timeout: 10s\nlogs:\n  mode: development\n  level: debug\n",
+            php.display()
+        );
+        let a = App::new("rr-php-cli", &yaml);
+        a.fixture("echo.php");
+        a.file(
+            "autoload.php",
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/episodes/offline-autoload.php"
+            ))
+            .unwrap(),
+        );
+        let s = a.serve();
+        let r = s.get("/echo-output");
+        assert_eq!(r.status, 200, "{relay}: {}\n{}", r.text(), s.log());
+        let j = r.json();
+        assert_eq!(j["method"], "GET", "{relay}: {}", r.text());
+        assert_eq!(j["php_binary"], php.display().to_string(), "{relay}");
+        assert!(
+            s.wait_log("stray output from the worker loop", Duration::from_secs(5)),
+            "{relay}: {}",
+            s.log()
+        );
+        assert_eq!(s.get("/again").status, 200, "{relay}: {}", s.log());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

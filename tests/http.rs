@@ -677,6 +677,45 @@ fn streaming_and_client_abort() {
     }
 }
 
+/// `error()` after the first part of a streamed response: the response is
+/// cut (never a last chunk: the client can tell it is incomplete) and the
+/// worker stays, on both worker APIs.
+#[test]
+fn error_during_a_stream_cuts_it_and_the_worker_stays() {
+    for api in [Api::Relay, Api::Native] {
+        let a = http_app("stream-error", api, "");
+        let s = a.serve();
+        let resp = raw_req(
+            s.port,
+            "GET /stream-error HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        // The connection closes before the last chunk: with nothing at all
+        // when the head was not flushed yet, else after the first part.
+        assert!(
+            resp.is_empty() || resp.starts_with("HTTP/1.1 200"),
+            "{api:?}: {resp}"
+        );
+        assert!(
+            !resp.contains("\r\n0\r\n\r\n"),
+            "{api:?}: the response must be cut, not ended: {resp:?}"
+        );
+        assert!(
+            s.wait_log(
+                "worker error during a streamed response: failed mid-stream",
+                Duration::from_secs(5)
+            ),
+            "{api:?}: {}",
+            s.log()
+        );
+        assert_eq!(s.get("/").json()["php"], true, "{api:?}");
+        assert!(
+            !s.log().contains("restarting the worker"),
+            "{api:?}: the worker must stay: {}",
+            s.log()
+        );
+    }
+}
+
 #[test]
 fn early_hints_are_interim_responses() {
     for api in [Api::Relay, Api::Native] {

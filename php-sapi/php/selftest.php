@@ -1,22 +1,72 @@
 <?php
 
 /**
- * Self-test of the server's PHP worker API under a plain php CLI:
+ * Self-test of the server's PHP worker API outside the server:
  *
- *     php -d include_path=/usr/share/php selftest.php
+ *     php -n -d include_path=.:/usr/share/php selftest.php
  *
- * It defines stand-ins for the rustrunner_* functions, feeds fake requests and
- * checks what HttpWorker, PSR7Worker and Worker make of them. The PSR-7 part
- * needs nyholm/psr7 + psr/http-factory on the include path (Debian:
- * php-nyholm-psr7) and is skipped without them. Exit status 0 = all passed.
+ * It defines stand-ins for the rustrunner_* functions that behave as the
+ * server does (php-sapi/rustrunner.c for the signatures, WorkerHost in
+ * src/pool/worker.rs for what happens to a request), feeds requests and checks
+ * what Worker, HttpWorker and PSR7Worker make of them and what a client would
+ * get. It also plays the server on a goridge relay (socket and pipes) for the
+ * relay transport (RUSTRUNNER_WORKER_TRANSPORT=relay), with child processes
+ * run on PHP_BINARY.
+ *
+ * - The PSR-7 part needs nyholm/psr7 + psr/http-factory on the include path
+ *   (Debian: php-nyholm-psr7) and is skipped without them.
+ * - The stand-ins' signatures are compared with the real functions' when
+ *   RUSTRUNNER_SELFTEST_NATIVE_SIGNATURES holds what
+ *   `rr php-cli selftest.php --native-signatures` prints.
+ * - Under `rr php-cli`, hide the real functions first:
+ *   `-d disable_functions=rustrunner_wait_request,rustrunner_respond,rustrunner_error,rustrunner_stop`.
+ *
+ * `cargo test --test phplib_selftest` runs it both ways. Exit status 0 = all passed.
  */
 
 declare(strict_types=1);
 
+const NATIVE_FUNCTIONS = ['rustrunner_wait_request', 'rustrunner_respond', 'rustrunner_error', 'rustrunner_stop'];
+
+/** A function's signature as one line: name(type $param = default, ...): type */
+function signature(string $function): string
+{
+    $f = new \ReflectionFunction($function);
+    $params = [];
+    foreach ($f->getParameters() as $p) {
+        $s = ($p->hasType() ? $p->getType() . ' ' : '') . ($p->isPassedByReference() ? '&' : '')
+            . ($p->isVariadic() ? '...' : '') . '$' . $p->getName();
+        if ($p->isDefaultValueAvailable()) {
+            $s .= ' = ' . \var_export($p->getDefaultValue(), true);
+        } elseif ($p->isOptional() && !$p->isVariadic()) {
+            $s .= ' = ?';
+        }
+        $params[] = $s;
+    }
+
+    return $function . '(' . \implode(', ', $params) . ')' . ($f->hasReturnType() ? ': ' . $f->getReturnType() : '');
+}
+
+if (($argv[1] ?? '') === '--native-signatures') {
+    foreach (NATIVE_FUNCTIONS as $function) {
+        if (!\function_exists($function)) {
+            \fwrite(\STDERR, "$function is not defined: run this with rustrunner's PHP (rr php-cli).\n");
+            exit(2);
+        }
+        echo signature($function), "\n";
+    }
+    exit(0);
+}
+
 if (\function_exists('rustrunner_wait_request')) {
-    \fwrite(\STDERR, "selftest.php fakes the server; run it with a plain php CLI, not inside rustrunner.\n");
+    \fwrite(\STDERR, "selftest.php fakes the server; run it with a plain php CLI, or hide the real functions with\n"
+        . '-d disable_functions=' . \implode(',', NATIVE_FUNCTIONS) . "\n");
     exit(2);
 }
+
+// The environment running the test must not pick the transport.
+\putenv('RUSTRUNNER_WORKER_TRANSPORT');
+unset($_ENV['RUSTRUNNER_WORKER_TRANSPORT'], $_SERVER['RUSTRUNNER_WORKER_TRANSPORT']);
 
 final class T
 {
@@ -57,27 +107,70 @@ final class T
         self::$failures[] = "$what: expected $class, nothing was thrown";
         return null;
     }
+
+    public static function skip(string $what, string $why): void
+    {
+        echo "SKIP $what: $why\n";
+    }
 }
 
-/** What the fake server holds: requests to hand out, calls received. */
+/**
+ * The server side of the native functions, as WorkerHost (src/pool/worker.rs)
+ * implements it for a worker thread: wait_request, respond (on_response_part),
+ * error and stop. It records what each request became, i.e. what its client
+ * got, not only what PHP called. One worker life at a time: life() starts one.
+ */
 final class FakeServer
 {
-    /** @var list<array|null> */
-    public static array $queue = [];
-    /** @var list<array> */
-    public static array $calls = [];
+    /** rustrunner_wait_request()'s array: keys in the order rustrunner.c adds them, and their types. */
+    private const REQUEST = [
+        'remoteAddr' => 'string', 'protocol' => 'string', 'method' => 'string', 'uri' => 'string',
+        'headers' => 'array', 'cookies' => 'array', 'rawQuery' => 'string', 'parsed' => 'bool',
+        'uploads' => 'string', 'attributes' => 'string', 'body' => 'string',
+    ];
 
-    /** @param list<array> $requests */
-    public static function feed(array $requests): void
+    /** The keys of an answer, in the order answer() gives them. */
+    private const ANSWER = ['failed', 'requeued', 'interim', 'status', 'headers', 'body', 'parts', 'end'];
+
+    /** @var list<list<mixed>> every call of a rustrunner_* function with its arguments, in order */
+    public static array $calls = [];
+    /** @var list<string> what the server would log as a warning (misuse of the protocol) */
+    public static array $warnings = [];
+    /** The client of the next streamed response leaves after receiving this many parts (null: it stays). */
+    public static ?int $clientLeavesAfter = null;
+
+    /** @var list<array<string, mixed>> requests still to hand out */
+    private static array $queue = [];
+    /** @var list<array<string, mixed>> what each request handed out became, in order */
+    private static array $answers = [];
+    /** The request in flight: handed out, no response head yet (the host's job). */
+    private static ?int $job = null;
+    /** The streamed response in progress: head sent, more parts may follow. */
+    private static ?int $stream = null;
+    /** Whether the client of that stream still reads (the host's events channel). */
+    private static bool $streamAlive = false;
+    /** Parts that client received. */
+    private static int $delivered = 0;
+    /** stop(), or error() while idle: wait_request gives null from now on. */
+    private static bool $leaving = false;
+
+    /** A new worker life; the pool holds $requests, then has no more. */
+    public static function life(array $requests): void
     {
         self::$queue = $requests;
-        self::$queue[] = null;
         self::$calls = [];
+        self::$warnings = [];
+        self::$clientLeavesAfter = null;
+        self::$answers = [];
+        self::$job = null;
+        self::$stream = null;
+        self::$leaving = false;
     }
 
+    /** A request as rustrunner_wait_request() gives it; $override must use its keys and types. */
     public static function request(array $override = []): array
     {
-        return $override + [
+        $defaults = [
             'remoteAddr' => '127.0.0.1',
             'protocol' => 'HTTP/1.1',
             'method' => 'GET',
@@ -90,6 +183,352 @@ final class FakeServer
             'attributes' => '',
             'body' => '',
         ];
+        $unknown = \array_diff_key($override, self::REQUEST);
+        if ($unknown !== []) {
+            throw new \LogicException('not a key of a native request: ' . \implode(', ', \array_keys($unknown)));
+        }
+        $request = [];
+        foreach (self::REQUEST as $key => $type) {
+            $value = \array_key_exists($key, $override) ? $override[$key] : $defaults[$key];
+            if (\get_debug_type($value) !== $type) {
+                throw new \LogicException("a native request's $key is a $type, not " . \get_debug_type($value));
+            }
+            $request[$key] = $value;
+        }
+        foreach ($request['headers'] as $values) {
+            if (!\is_array($values) || !\array_is_list($values) || \array_filter($values, 'is_string') !== $values) {
+                throw new \LogicException('a native request has a list of strings per header name');
+            }
+        }
+        if (\array_filter($request['cookies'], 'is_string') !== $request['cookies']) {
+            throw new \LogicException('a native request has one string per cookie');
+        }
+
+        return $request;
+    }
+
+    /** How many requests the pool still holds (not handed out). */
+    public static function pending(): int
+    {
+        return \count(self::$queue);
+    }
+
+    /**
+     * What request $i became: a response (status, headers as the name/value
+     * pairs the server reads, body; for a streamed one the parts the client
+     * received and how it ended: complete, client left, cut), interim
+     * responses, a failure (the client gets a 500) or a requeue (stop()).
+     */
+    public static function answer(int $i): ?array
+    {
+        if (!isset(self::$answers[$i])) {
+            return null;
+        }
+        $out = [];
+        foreach (self::ANSWER as $key) {
+            if (\array_key_exists($key, self::$answers[$i])) {
+                $out[$key] = self::$answers[$i][$key];
+            }
+        }
+
+        return $out;
+    }
+
+    /** @return list<array<string, mixed>> */
+    public static function answers(): array
+    {
+        return \array_map(self::answer(...), \array_keys(self::$answers));
+    }
+
+    /** Internal functions refuse extra arguments; user functions would take them silently. */
+    public static function arity(string $function, int $given): void
+    {
+        $f = new \ReflectionFunction($function);
+        $max = $f->getNumberOfParameters();
+        if ($given > $max) {
+            throw new \ArgumentCountError(\sprintf(
+                '%s() expects %s %d argument%s, %d given',
+                $function,
+                $f->getNumberOfRequiredParameters() === $max ? 'exactly' : 'at most',
+                $max,
+                $max === 1 ? '' : 's',
+                $given,
+            ));
+        }
+    }
+
+    public static function waitRequest(): ?array
+    {
+        self::$calls[] = ['wait_request'];
+        if (self::$stream !== null) {
+            // A streamed response the script never finished ends here.
+            self::endStream();
+        }
+        if (self::$job !== null) {
+            self::$warnings[] = 'worker asked for a new request without answering the current one';
+            self::fail('the worker did not answer');
+        }
+        if (self::$leaving) {
+            return null;
+        }
+        $request = \array_shift(self::$queue);
+        if ($request === null) {
+            self::$leaving = true;
+            return null;
+        }
+        self::$answers[] = [];
+        self::$job = \count(self::$answers) - 1;
+
+        return $request;
+    }
+
+    public static function respond(int $status, array $headers, string $body, bool $more): bool
+    {
+        self::$calls[] = ['respond', $status, $headers, $body, $more];
+        if (self::$stream !== null) {
+            // A later part: its status and headers are ignored.
+            return self::part($body, $more);
+        }
+        if (self::$job === null) {
+            self::$warnings[] = 'respond() without a request in flight (ignored)';
+            return false;
+        }
+        if ($status < 100 || $status > 599) {
+            self::fail("unknown status code from worker: $status");
+            return false;
+        }
+        $pairs = self::headerPairs($headers);
+        $answer = &self::$answers[self::$job];
+        if ($status < 200 && $more) {
+            // An interim response (103 Early Hints), its body dropped; 101 is never sent.
+            if ($status !== 101) {
+                $answer['interim'][] = [$status, $pairs];
+            }
+            return true;
+        }
+        $answer['status'] = $status;
+        $answer['headers'] = $pairs;
+        if (!$more) {
+            $answer['body'] = $body;
+            self::$job = null;
+            return true;
+        }
+        // The head and the first part of a streamed response.
+        self::$stream = self::$job;
+        self::$job = null;
+        self::$streamAlive = self::$clientLeavesAfter !== 0;
+        self::$delivered = self::$streamAlive ? 1 : 0;
+        $answer['body'] = self::$streamAlive ? $body : '';
+        $answer['parts'] = self::$streamAlive ? [$body] : [];
+        $answer['end'] = 'open';
+
+        return self::$streamAlive;
+    }
+
+    public static function error(string $message): void
+    {
+        self::$calls[] = ['error', $message];
+        if (self::$stream !== null) {
+            // The streamed response is cut; the worker stays.
+            self::$answers[self::$stream]['end'] = 'cut';
+            self::$stream = null;
+            return;
+        }
+        if (self::$job !== null) {
+            self::fail($message);
+            return;
+        }
+        self::$warnings[] = "worker error while idle; restarting the worker: $message";
+        self::$leaving = true;
+    }
+
+    public static function stop(): void
+    {
+        self::$calls[] = ['stop'];
+        // The request goes back to the pool for another worker; a stream is cut.
+        if (self::$stream !== null) {
+            self::$answers[self::$stream]['end'] = 'cut';
+            self::$stream = null;
+        }
+        if (self::$job !== null) {
+            self::$answers[self::$job]['requeued'] = true;
+            self::$job = null;
+        }
+        self::$leaving = true;
+    }
+
+    private static function part(string $body, bool $more): bool
+    {
+        $answer = &self::$answers[self::$stream];
+        if (self::$streamAlive && $body !== '') {
+            if (self::$clientLeavesAfter !== null && self::$delivered >= self::$clientLeavesAfter) {
+                self::$streamAlive = false;
+            } else {
+                self::$delivered++;
+                $answer['parts'][] = $body;
+                $answer['body'] .= $body;
+            }
+        }
+        $alive = self::$streamAlive;
+        if (!$more) {
+            self::endStream();
+        }
+
+        return $alive;
+    }
+
+    private static function endStream(): void
+    {
+        self::$answers[self::$stream]['end'] = self::$streamAlive ? 'complete' : 'client left';
+        self::$stream = null;
+    }
+
+    private static function fail(string $reason): void
+    {
+        self::$answers[self::$job] = ['failed' => $reason];
+        self::$job = null;
+    }
+
+    /**
+     * The header list the server reads, as rustrunner.c builds it: a name per
+     * key (integer keys too), a value per scalar (one scalar, or each scalar of
+     * a list); other values are skipped.
+     *
+     * @return list<array{string, string}>
+     */
+    private static function headerPairs(array $headers): array
+    {
+        $pairs = [];
+        foreach ($headers as $name => $values) {
+            foreach (\is_array($values) ? $values : [$values] as $value) {
+                if (\is_scalar($value)) {
+                    $pairs[] = [(string) $name, (string) $value];
+                }
+            }
+        }
+
+        return $pairs;
+    }
+}
+
+/**
+ * The server's end of a goridge relay (frames as src/relay/frame.rs writes
+ * and reads them), for the relay transport.
+ */
+final class Relay
+{
+    public const CONTROL = 0x01;
+    public const CODEC_JSON = 0x08;
+    public const ERROR = 0x40;
+    public const STREAM = 0x01;
+    public const STOP = 0x02;
+    public const PING = 0x04;
+    public const PONG = 0x08;
+
+    /** @param list<int> $options */
+    public static function frame(int $flags, string $payload, array $options = [], int $stream = 0): string
+    {
+        $head = \pack('CCV', 0x10 | (3 + \count($options)), $flags, \strlen($payload));
+
+        return $head . \pack('V', \crc32($head)) . \pack('CC', $stream, 0)
+            . ($options === [] ? '' : \pack('V*', ...$options)) . $payload;
+    }
+
+    /** What the server sends first: the pid request. */
+    public static function pid(): string
+    {
+        return self::frame(self::CONTROL | self::CODEC_JSON, '{"pid":' . \getmypid() . '}');
+    }
+
+    /** A request frame: RoadRunner's JSON context, then the body. */
+    public static function request(array $context, string $body = ''): string
+    {
+        $json = \json_encode($context, \JSON_THROW_ON_ERROR | \JSON_UNESCAPED_SLASHES);
+
+        return self::frame(self::CODEC_JSON, $json . $body, [\strlen($json)]);
+    }
+
+    public static function stopWorker(): string
+    {
+        return self::frame(self::CONTROL | self::CODEC_JSON, '{"stop":true}');
+    }
+
+    public static function streamAnswer(int $stream): string
+    {
+        return self::frame(0, '', [], $stream);
+    }
+
+    /**
+     * The frames in $bytes, each described as ['control', payload],
+     * ['error', payload] or [stream byte, decoded JSON context, body].
+     *
+     * @return list<list<int|string>>
+     * @throws \UnexpectedValueException on bytes that are not frames
+     */
+    public static function describe(string $bytes): array
+    {
+        $frames = [];
+        while ($bytes !== '') {
+            if (\strlen($bytes) < 12) {
+                throw new \UnexpectedValueException('a truncated frame: ' . \var_export($bytes, true));
+            }
+            $h = \unpack('Cvhl/Cflags/Vlen/Vcrc/Cstream', $bytes);
+            if ($h['crc'] !== \crc32(\substr($bytes, 0, 6)) || ($h['vhl'] >> 4) !== 1) {
+                throw new \UnexpectedValueException('not a frame: ' . \var_export(\substr($bytes, 0, 60), true));
+            }
+            $words = ($h['vhl'] & 0x0f) - 3;
+            $options = $words > 0 ? \array_values(\unpack("V$words", $bytes, 12)) : [];
+            $payload = \substr($bytes, 12 + 4 * $words, $h['len']);
+            if (\strlen($payload) !== $h['len']) {
+                throw new \UnexpectedValueException('a truncated frame: ' . \var_export($bytes, true));
+            }
+            $bytes = (string) \substr($bytes, 12 + 4 * $words + $h['len']);
+            if ($h['flags'] & self::CONTROL) {
+                $frames[] = ['control', $payload];
+            } elseif ($h['flags'] & self::ERROR) {
+                $frames[] = ['error', $payload];
+            } else {
+                $split = $options[0] ?? 0;
+                $context = \json_decode(\substr($payload, 0, $split), true);
+                $frames[] = [$h['stream'], $context, (string) \substr($payload, $split)];
+            }
+        }
+
+        return $frames;
+    }
+
+    /** Reads $n frames from $conn (blocking, bounded by its timeout); whatever came, as bytes. */
+    public static function read($conn, int $n): string
+    {
+        $bytes = '';
+        for ($i = 0; $i < $n; $i++) {
+            $head = self::exactly($conn, 12);
+            if ($head === null) {
+                break;
+            }
+            $h = \unpack('Cvhl/Cflags/Vlen', $head);
+            $rest = self::exactly($conn, 4 * (($h['vhl'] & 0x0f) - 3) + $h['len']);
+            $bytes .= $head . ($rest ?? '');
+            if ($rest === null) {
+                break;
+            }
+        }
+
+        return $bytes;
+    }
+
+    private static function exactly($conn, int $n): ?string
+    {
+        $buf = '';
+        while (\strlen($buf) < $n) {
+            $chunk = \fread($conn, $n - \strlen($buf));
+            if ($chunk === false || $chunk === '') {
+                return null;
+            }
+            $buf .= $chunk;
+        }
+
+        return $buf;
     }
 }
 
@@ -155,29 +594,44 @@ T::same(
 $e = T::throws(\RuntimeException::class, static fn () => \Spiral\RoadRunner\Worker::create(), 'Worker::create() outside rustrunner');
 T::ok($e !== null && \str_contains($e->getMessage(), 'only runs inside rustrunner'), 'the error says why');
 
-// From here on the server is faked.
+// From here on the server is faked: the same signatures as rustrunner.c's
+// functions (checked below), the server's behaviour in FakeServer.
 if (!\function_exists('rustrunner_wait_request')) {
     function rustrunner_wait_request(): ?array
     {
-        return \array_shift(FakeServer::$queue);
+        FakeServer::arity(__FUNCTION__, \func_num_args());
+        return FakeServer::waitRequest();
     }
 
-    function rustrunner_respond(int $status, array $headers, string $body): bool
+    function rustrunner_respond(int $status, array $headers, string $body, bool $more = false): bool
     {
-        FakeServer::$calls[] = ['respond', $status, $headers, $body];
-        return true;
+        FakeServer::arity(__FUNCTION__, \func_num_args());
+        return FakeServer::respond($status, $headers, $body, $more);
     }
 
     function rustrunner_error(string $message): void
     {
-        FakeServer::$calls[] = ['error', $message];
+        FakeServer::arity(__FUNCTION__, \func_num_args());
+        FakeServer::error($message);
     }
 
     function rustrunner_stop(): void
     {
-        FakeServer::$calls[] = ['stop'];
+        FakeServer::arity(__FUNCTION__, \func_num_args());
+        FakeServer::stop();
     }
 }
+
+$stubs = \implode("\n", \array_map('signature', NATIVE_FUNCTIONS));
+$native = \getenv('RUSTRUNNER_SELFTEST_NATIVE_SIGNATURES');
+if ($native === false || $native === '') {
+    T::skip('stand-in signatures', 'RUSTRUNNER_SELFTEST_NATIVE_SIGNATURES is not set (`rr php-cli selftest.php --native-signatures` prints it)');
+} else {
+    T::same(\trim($native), $stubs, 'the stand-ins have the signatures of the native functions');
+}
+FakeServer::life([]);
+T::throws(\ArgumentCountError::class, static fn () => \rustrunner_respond(200, [], '', true, 'extra'), 'an extra argument is refused, as by an internal function');
+T::throws(\ArgumentCountError::class, static fn () => \rustrunner_stop(1), 'rustrunner_stop() takes no argument');
 
 // ---------------------------------------------------------------------------
 // Environment
@@ -207,7 +661,7 @@ T::same(null, $worker->getPayload(), 'getPayload()');
 $logger = \interface_exists('Psr\Log\LoggerInterface') ? $worker->getLogger() : null;
 T::ok($logger === null || $logger instanceof \Psr\Log\LoggerInterface, 'getLogger() with psr/log');
 
-FakeServer::feed([
+FakeServer::life([
     FakeServer::request([
         'method' => 'POST',
         'headers' => ['Content-Type' => ['multipart/form-data; boundary=x']],
@@ -216,6 +670,11 @@ FakeServer::feed([
         'parsed' => true,
         'body' => '{"a":"1"}',
     ]),
+    FakeServer::request(),
+    FakeServer::request(),
+    FakeServer::request(),
+    FakeServer::request(),
+    FakeServer::request(),
 ]);
 $payload = $worker->waitPayload();
 T::ok($payload instanceof \Spiral\RoadRunner\Payload, 'waitPayload() gives a Payload');
@@ -228,25 +687,55 @@ T::same(
     'Payload header is the RoadRunner JSON context',
 );
 T::same(true, $payload->eos, 'Payload eos');
-
 $worker->respond(new \Spiral\RoadRunner\Payload('made', '{"status":201,"headers":{"X-A":["1","2"],"X-B":"3"}}'), 8);
+
+$worker->waitPayload();
 $worker->respond(new \Spiral\RoadRunner\Payload('raw'));
+$worker->waitPayload();
 $worker->respond(new \Spiral\RoadRunner\Payload('', 'not json'));
+$worker->waitPayload();
 $worker->respond(new \Spiral\RoadRunner\Payload('p1', '{"status":206,"headers":{"X-P":["1"]}}', false));
 $worker->respond(new \Spiral\RoadRunner\Payload('p2', '{"status":200,"headers":{}}', true));
+$worker->waitPayload();
 $worker->respond(new \Spiral\RoadRunner\Payload('', '{"stop":true}'));
+T::same(null, $worker->waitPayload(), 'waitPayload() gives null once the worker stopped');
+
+T::same(['status' => 201, 'headers' => [['X-A', '1'], ['X-A', '2'], ['X-B', '3']], 'body' => 'made'], FakeServer::answer(0), 'respond(Payload) with a context');
+T::same(['status' => 200, 'headers' => [], 'body' => 'raw'], FakeServer::answer(1), 'respond(Payload) without a context');
+T::same(['failed' => 'invalid response context: Syntax error'], FakeServer::answer(2), 'a bad context fails the request');
+T::same(
+    ['status' => 206, 'headers' => [['X-P', '1']], 'body' => 'p1p2', 'parts' => ['p1', 'p2'], 'end' => 'complete'],
+    FakeServer::answer(3),
+    'eos=false parts stream one response; the first part\'s status and headers win',
+);
+T::same(['requeued' => true], FakeServer::answer(4), 'the {"stop":true} payload stops the worker; its request goes to another');
+T::same(1, FakeServer::pending(), 'a stopped worker takes no more requests');
+T::same(['respond', 206, ['X-P' => ['1']], 'p1', true], FakeServer::$calls[7] ?? null, 'a part is sent at once, with more=true');
+T::same([], FakeServer::$warnings, 'the server saw the protocol kept');
+
+FakeServer::life([FakeServer::request(), FakeServer::request(), FakeServer::request()]);
+$worker->waitPayload();
 $worker->error('boom');
+$worker->waitPayload();
+$worker->respond(new \Spiral\RoadRunner\Payload('half', '{"status":200,"headers":{}}', false));
+$worker->error('late');
+$worker->waitPayload();
 $worker->stop();
-T::same(null, $worker->waitPayload(), 'waitPayload() gives null at the end');
-$calls = FakeServer::$calls;
-T::same(['respond', 201, ['X-A' => ['1', '2'], 'X-B' => '3'], 'made'], $calls[0] ?? null, 'respond(Payload) with a context');
-T::same(['respond', 200, [], 'raw'], $calls[1] ?? null, 'respond(Payload) without a context');
-T::same('error', $calls[2][0] ?? null, 'a bad context fails the request');
-T::same(['respond', 206, ['X-P' => ['1']], 'p1p2'], $calls[3] ?? null, 'eos=false parts make one response');
-T::same(['stop'], $calls[4] ?? null, 'the {"stop":true} payload stops the worker');
-T::same(['error', 'boom'], $calls[5] ?? null, 'error()');
-T::same(['stop'], $calls[6] ?? null, 'stop()');
-T::same(7, \count($calls), 'no other calls');
+T::same(null, $worker->waitPayload(), 'waitPayload() gives null after stop()');
+T::same(
+    [
+        ['failed' => 'boom'],
+        ['status' => 200, 'headers' => [], 'body' => 'half', 'parts' => ['half'], 'end' => 'cut'],
+        ['requeued' => true],
+    ],
+    FakeServer::answers(),
+    'error() fails the request or cuts its stream; stop() hands the request back',
+);
+T::same(
+    [['wait_request'], ['error', 'boom'], ['wait_request'], ['respond', 200, [], 'half', true], ['error', 'late'], ['wait_request'], ['stop'], ['wait_request']],
+    FakeServer::$calls,
+    'error() and stop() calls',
+);
 
 $p = new \Spiral\RoadRunner\Payload(null);
 T::same(['', '', true], [$p->body, $p->header, $p->eos], 'Payload defaults');
@@ -259,8 +748,12 @@ $http = new \Spiral\RoadRunner\Http\HttpWorker($worker);
 T::ok($http->getWorker() === $worker, 'HttpWorker::getWorker()');
 T::ok($http instanceof \Spiral\RoadRunner\Http\HttpWorkerInterface, 'HttpWorker implements HttpWorkerInterface');
 
-FakeServer::feed([
+FakeServer::life([
     FakeServer::request(['attributes' => '{"ipAddress":"10.0.0.9","foo":"bar"}']),
+    FakeServer::request(),
+    FakeServer::request(),
+    FakeServer::request(),
+    FakeServer::request(),
     FakeServer::request([
         'remoteAddr' => '::1',
         'protocol' => 'HTTP/2.0',
@@ -290,23 +783,30 @@ T::same([], $r->uploads, 'Request::uploads');
 T::same('', $r->body, 'Request::body');
 T::same(false, $r->parsed, 'Request::parsed');
 T::same(null, $r->getParsedBody(), 'getParsedBody() of a raw body');
-
 $http->respond(200, 'hello', ['Content-Type' => ['text/plain']]);
+
+$http->waitRequest();
 $gen = (static function (): \Generator {
     yield 'a';
     yield 'b';
     return 'c';
 })();
 $http->respond(200, $gen, ['X-Gen' => ['1']]);
+
+$http->waitRequest();
 $http->respond(103, '', ['Link' => ['</a.css>; rel=preload']], false);
 $http->respond(202, 'part1', ['X-Part' => ['1']], false);
 $http->respond(500, 'part2');
+
+$http->waitRequest();
 $broken = (static function (): \Generator {
     yield 'first';
     throw new \LogicException('generator failed');
 })();
 $http->respond(200, $broken);
 T::throws(\InvalidArgumentException::class, static fn () => $http->respond(103, 'body'), '1xx with a body');
+
+$http->waitRequest();
 $http->respond(204);
 
 $r2 = $http->waitRequest();
@@ -321,21 +821,79 @@ T::same(
     $r2->uploads,
     'Request::uploads tree',
 );
+$http->respond(200, 'form', ['X-N' => [1, 2.5, true], 7 => 'int name', 'X-Skip' => [null, ['nested']]]);
 T::same(null, $http->waitRequest(), 'waitRequest() gives null at the end');
 
-$calls = FakeServer::$calls;
-T::same(['respond', 200, ['Content-Type' => ['text/plain']], 'hello'], $calls[0] ?? null, 'respond(string)');
-T::same(['respond', 200, ['X-Gen' => ['1']], 'abc'], $calls[1] ?? null, 'respond(Generator) joins chunks and return value');
-T::same(['respond', 202, ['X-Part' => ['1']], 'part1part2'], $calls[2] ?? null, '103 is dropped; endOfStream=false parts are joined');
-T::same(['respond', 200, [], 'first'], $calls[3] ?? null, 'a failing generator ends the response');
-T::same(['respond', 204, [], ''], $calls[4] ?? null, 'respond(204)');
-T::same(5, \count($calls), 'no other calls');
+T::same(['status' => 200, 'headers' => [['Content-Type', 'text/plain']], 'body' => 'hello'], FakeServer::answer(0), 'respond(string)');
+T::same(
+    ['status' => 200, 'headers' => [['X-Gen', '1']], 'body' => 'abc', 'parts' => ['a', 'b', 'c'], 'end' => 'complete'],
+    FakeServer::answer(1),
+    'respond(Generator) streams each value, then the return value',
+);
+T::same(
+    [
+        'interim' => [[103, [['Link', '</a.css>; rel=preload']]]],
+        'status' => 202,
+        'headers' => [['X-Part', '1']],
+        'body' => 'part1part2',
+        'parts' => ['part1', 'part2'],
+        'end' => 'complete',
+    ],
+    FakeServer::answer(2),
+    '103 goes as an interim response; endOfStream=false parts stream one response',
+);
+T::same(
+    ['status' => 200, 'headers' => [], 'body' => 'first', 'parts' => ['first'], 'end' => 'complete'],
+    FakeServer::answer(3),
+    'a failing generator ends the response with what it produced',
+);
+T::same(['status' => 204, 'headers' => [], 'body' => ''], FakeServer::answer(4), 'respond(204)');
+T::same(
+    ['status' => 200, 'headers' => [['X-N', '1'], ['X-N', '2.5'], ['X-N', '1'], ['7', 'int name']], 'body' => 'form'],
+    FakeServer::answer(5),
+    'header values are sent as the server reads them',
+);
+T::same(6, \count(FakeServer::answers()), 'no other answers');
+T::same([], FakeServer::$warnings, 'HttpWorker keeps the protocol');
 
-// An unfinished response is sent before the next request is taken.
-FakeServer::feed([FakeServer::request()]);
+// The client leaves during a streamed response.
+FakeServer::life([FakeServer::request(), FakeServer::request()]);
+FakeServer::$clientLeavesAfter = 1;
+$stopped = [];
+$leaving = (static function () use (&$stopped): \Generator {
+    try {
+        yield 'one';
+        yield 'two';
+        yield 'three';
+    } catch (\Spiral\RoadRunner\Http\Exception\StreamStoppedException $e) {
+        $stopped[] = $e->getMessage();
+    }
+})();
+$http->waitRequest();
+$http->respond(200, $leaving);
+$http->waitRequest();
+$http->respond(200, 'next');
+T::same(['the client went away'], $stopped, 'the generator gets a StreamStoppedException when the client leaves');
+T::same(
+    [
+        ['status' => 200, 'headers' => [], 'body' => 'one', 'parts' => ['one'], 'end' => 'client left'],
+        ['status' => 200, 'headers' => [], 'body' => 'next'],
+    ],
+    FakeServer::answers(),
+    'the response ends when its client left; the next request is served',
+);
+
+// An unfinished response is ended by the server before the next request.
+FakeServer::life([FakeServer::request(), FakeServer::request()]);
+$http->waitRequest();
 $http->respond(200, 'unfinished', [], false);
 $http->waitRequest();
-T::same([['respond', 200, [], 'unfinished']], FakeServer::$calls, 'unfinished response is flushed by waitRequest()');
+T::same(
+    ['status' => 200, 'headers' => [], 'body' => 'unfinished', 'parts' => ['unfinished'], 'end' => 'complete'],
+    FakeServer::answer(0),
+    'an unfinished response is ended by waitRequest()',
+);
+T::same([], FakeServer::$warnings, 'leaving a response unfinished is allowed');
 
 // ---------------------------------------------------------------------------
 // HttpWorker over another WorkerInterface (RoadRunner JSON payloads)
@@ -408,12 +966,175 @@ T::same('1.1.1.1, 2.2.2.2', $server['HTTP_X_FORWARDED_FOR'] ?? null, 'GlobalStat
 T::same('https://roadrunner.dev:8080/x', $server['REQUEST_URI'] ?? null, 'GlobalState REQUEST_URI');
 
 // ---------------------------------------------------------------------------
+// Relay transport (RUSTRUNNER_WORKER_TRANSPORT=relay): goridge frames
+// ---------------------------------------------------------------------------
+
+// In this process the rustrunner_* functions exist (the stand-ins), as in
+// `rr php-cli`, yet this is no worker thread: a socket relay must be used.
+$listener = \stream_socket_server('tcp://127.0.0.1:0', $errno, $errstr);
+$address = 'tcp://' . \stream_socket_get_name($listener, false);
+\putenv('RUSTRUNNER_WORKER_TRANSPORT=relay');
+\putenv("RR_RELAY=$address");
+$relayWorker = \Spiral\RoadRunner\Worker::create(false);
+$conn = @\stream_socket_accept($listener, 5.0);
+T::ok($conn !== false, 'the relay transport connects to RR_RELAY where rustrunner_* functions exist but STDIN is no server relay');
+if ($conn !== false) {
+    \stream_set_timeout($conn, 10);
+    $context = [
+        'remoteAddr' => '10.1.1.1', 'protocol' => 'HTTP/1.1', 'method' => 'PUT', 'uri' => 'http://h/r?q=1',
+        'headers' => ['X-Y' => ['z']], 'cookies' => ['c' => 'v'], 'rawQuery' => 'q=1', 'parsed' => false,
+        'uploads' => null, 'attributes' => ['k' => 'v'],
+    ];
+    // Everything the server will say, in order: the worker reads one frame
+    // after each streamed part (PONG, or STOP when the client left).
+    \fwrite($conn, Relay::pid() . Relay::request($context, 'put body')
+        . Relay::streamAnswer(Relay::PONG) . Relay::streamAnswer(Relay::PONG) . Relay::streamAnswer(Relay::PONG)
+        . Relay::request($context) . Relay::streamAnswer(Relay::STOP)
+        . Relay::request($context) . Relay::stopWorker());
+
+    $relayHttp = new \Spiral\RoadRunner\Http\HttpWorker($relayWorker);
+    $r = $relayHttp->waitRequest();
+    T::same(
+        ['10.1.1.1', 'PUT', 'http://h/r?q=1', ['X-Y' => ['z']], ['c' => 'v'], ['q' => '1'], ['rr_parsed_body' => false, 'k' => 'v'], 'put body'],
+        [$r?->remoteAddr, $r?->method, $r?->uri, $r?->headers, $r?->cookies, $r?->query, $r?->attributes, $r?->body],
+        'relay: the request frame',
+    );
+    $relayHttp->respond(103, '', ['Link' => ['</s.css>']], false);
+    $relayHttp->respond(200, (static function (): \Generator {
+        yield 'x';
+        yield 'y';
+        return 'z';
+    })(), ['X' => ['1']]);
+
+    $relayHttp->waitRequest();
+    $stopped = [];
+    $relayHttp->respond(200, (static function () use (&$stopped): \Generator {
+        try {
+            yield 'p';
+            yield 'q';
+        } catch (\Spiral\RoadRunner\Http\Exception\StreamStoppedException) {
+            $stopped[] = 'stopped';
+        }
+    })());
+    T::same(['stopped'], $stopped, 'relay: a STOP answer throws StreamStoppedException into the generator');
+
+    $relayHttp->waitRequest();
+    $relayWorker->error('relay error');
+    T::same(null, $relayHttp->waitRequest(), 'relay: the stop control frame ends the loop');
+    $relayWorker->stop();
+
+    $ping = Relay::STREAM | Relay::PING;
+    try {
+        $frames = Relay::describe(Relay::read($conn, 9));
+    } catch (\UnexpectedValueException $e) {
+        $frames = $e->getMessage();
+    }
+    T::same(
+        [
+            ['control', '{"pid":' . \getmypid() . '}'],
+            [$ping, ['status' => 103, 'headers' => ['Link' => ['</s.css>']]], ''],
+            [$ping, ['status' => 200, 'headers' => ['X' => ['1']]], 'x'],
+            [$ping, ['status' => 200, 'headers' => ['X' => ['1']]], 'y'],
+            [0, ['status' => 200, 'headers' => ['X' => ['1']]], 'z'],
+            [$ping, ['status' => 200, 'headers' => []], 'p'],
+            [0, ['status' => 200, 'headers' => []], ''],
+            ['error', 'relay error'],
+            [0, ['stop' => true], ''],
+        ],
+        $frames,
+        'relay: the frames the worker wrote',
+    );
+}
+
+// Process workers on PHP_BINARY, over pipes and over TCP: echo must not reach
+// the relay. When PHP_BINARY is rr itself (a php hard link), the children
+// have the real rustrunner_* functions, as process workers do in the image.
+$child = <<<'PHP'
+require getenv('RR_SELFTEST_BOOT');
+$worker = Spiral\RoadRunner\Worker::create();
+echo "echo from the worker\n";
+$http = new Spiral\RoadRunner\Http\HttpWorker($worker);
+while ($r = $http->waitRequest()) {
+    print "print from the worker\n";
+    $http->respond(200, $r->method . ' ' . $r->uri . (function_exists('rustrunner_wait_request') ? ' (rr)' : ''));
+}
+PHP;
+$childRequest = Relay::request(['method' => 'GET', 'uri' => 'http://h/child', 'protocol' => 'HTTP/1.1', 'headers' => []]);
+/**
+ * Runs $child as a process worker on RR_RELAY=$relay. $serve plays the server
+ * (it gets the child's STDIN and STDOUT, must close STDIN) and returns what
+ * the worker wrote on the relay.
+ *
+ * @return array{frames: string, stdout: string, stderr: string, status: int, pid: int}
+ */
+$runChild = static function (string $relay, \Closure $serve) use ($child): array {
+    $env = \getenv();
+    $env['RUSTRUNNER_WORKER_TRANSPORT'] = 'relay';
+    $env['RR_RELAY'] = $relay;
+    $env['RR_SELFTEST_BOOT'] = __DIR__ . '/bootstrap.php';
+    $proc = \proc_open([\PHP_BINARY, '-n', '-r', $child], [['pipe', 'r'], ['pipe', 'w'], ['pipe', 'w']], $pipes, null, $env);
+    $pid = \proc_get_status($proc)['pid'];
+    $frames = $serve($pipes[0], $pipes[1]);
+    $stdout = (string) \stream_get_contents($pipes[1]);
+    $stderr = (string) \stream_get_contents($pipes[2]);
+    \fclose($pipes[1]);
+    \fclose($pipes[2]);
+
+    return ['frames' => $frames, 'stdout' => $stdout, 'stderr' => $stderr, 'status' => \proc_close($proc), 'pid' => $pid];
+};
+$describe = static function (string $bytes): array|string {
+    try {
+        return Relay::describe($bytes);
+    } catch (\UnexpectedValueException $e) {
+        return $e->getMessage();
+    }
+};
+
+$rrChild = \shell_exec(\escapeshellarg(\PHP_BINARY) . " -n -r 'echo function_exists(\"rustrunner_wait_request\") ? 1 : 0;'") === '1';
+echo 'NOTE relay children run on ', \PHP_BINARY, $rrChild ? ', which has' : ', which lacks', " the rustrunner_* functions\n";
+$run = $runChild('pipes', static function ($in, $out) use ($childRequest): string {
+    // The child's STDIN and STDOUT are the relay.
+    \fwrite($in, Relay::pid() . $childRequest . Relay::stopWorker());
+    \fclose($in);
+    return (string) \stream_get_contents($out);
+});
+$frames = $describe($run['frames']);
+$expected = [
+    ['control', '{"pid":' . $run['pid'] . '}'],
+    [0, ['status' => 200, 'headers' => []], 'GET http://h/child' . ($rrChild ? ' (rr)' : '')],
+];
+T::same($expected, $frames, 'relay over pipes: only frames on STDOUT');
+T::same('', $run['stdout'], 'relay over pipes: nothing after the frames');
+T::same("echo from the worker\nprint from the worker\n", $run['stderr'], 'relay over pipes: echo and print go to STDERR');
+T::same(0, $run['status'], 'relay over pipes: the worker exits 0 after the stop frame');
+
+$listener = \stream_socket_server('tcp://127.0.0.1:0', $errno, $errstr);
+$address = 'tcp://' . \stream_socket_get_name($listener, false);
+$run = $runChild($address, static function ($in) use ($listener, $childRequest): string {
+    \fclose($in);
+    $conn = @\stream_socket_accept($listener, 10.0);
+    if ($conn === false) {
+        return 'the worker did not connect';
+    }
+    \stream_set_timeout($conn, 10);
+    \fwrite($conn, Relay::pid() . $childRequest . Relay::stopWorker());
+    return (string) \stream_get_contents($conn);
+});
+$expected[0] = ['control', '{"pid":' . $run['pid'] . '}'];
+T::same($expected, $describe($run['frames']), 'relay over TCP: the worker connects to RR_RELAY');
+T::same('', $run['stdout'], 'relay over TCP: nothing on STDOUT');
+T::same("echo from the worker\nprint from the worker\n", $run['stderr'], 'relay over TCP: echo and print go to STDERR');
+T::same(0, $run['status'], 'relay over TCP: the worker exits 0 after the stop frame');
+\putenv('RUSTRUNNER_WORKER_TRANSPORT');
+\putenv('RR_RELAY');
+
+// ---------------------------------------------------------------------------
 // PSR7Worker
 // ---------------------------------------------------------------------------
 
 $psr7 = \stream_resolve_include_path('Nyholm/Psr7/autoload.php');
 if ($psr7 === false) {
-    echo "SKIP PSR7Worker: Nyholm/Psr7/autoload.php is not on the include path\n";
+    T::skip('PSR7Worker', 'Nyholm/Psr7/autoload.php is not on the include path (Debian: php-nyholm-psr7)');
 } else {
     require_once $psr7;
     $factory = new \Nyholm\Psr7\Factory\Psr17Factory();
@@ -428,7 +1149,7 @@ if ($psr7 === false) {
     T::ok($psr->getHttpWorker() instanceof \Spiral\RoadRunner\Http\HttpWorker, 'PSR7Worker::getHttpWorker()');
     $psr->chunkSize = 4;
 
-    FakeServer::feed([
+    FakeServer::life([
         FakeServer::request([
             'protocol' => 'HTTP/2.0',
             'headers' => [
@@ -515,10 +1236,15 @@ if ($psr7 === false) {
     $psr->respond($factory->createResponse(404));
     T::same(null, $psr->waitRequest(), 'PSR7Worker::waitRequest() gives null at the end');
 
-    $calls = FakeServer::$calls;
-    T::same(['respond', 201, ['X-Test' => ['1'], 'Set-Cookie' => ['a=1', 'b=2']], 'created body'], $calls[0] ?? null, 'PSR-7 respond (body rewound)');
-    T::same(['respond', 404, [], ''], $calls[1] ?? null, 'PSR-7 respond(404)');
-    T::same(2, \count($calls), 'no other calls');
+    T::same(
+        [
+            ['status' => 201, 'headers' => [['X-Test', '1'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']], 'body' => 'created body'],
+            ['status' => 404, 'headers' => [], 'body' => ''],
+        ],
+        FakeServer::answers(),
+        'PSR-7 responses (the body rewound)',
+    );
+    T::same([], FakeServer::$warnings, 'PSR7Worker keeps the protocol');
     \unlink($tmp);
 }
 

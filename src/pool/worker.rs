@@ -810,7 +810,15 @@ impl Host for WorkerHost {
 
     fn error(&mut self, msg: &[u8]) {
         let msg = String::from_utf8_lossy(msg).into_owned();
-        if self.job.is_some() {
+        if self.stream.take().is_some() {
+            // As an ERROR frame on the relay: dropping the body sender
+            // without End cuts the response; the worker stays.
+            tracing::warn!(
+                worker = self.id,
+                "worker error during a streamed response: {msg}"
+            );
+            self.finish_exec();
+        } else if self.job.is_some() {
             tracing::warn!(worker = self.id, "worker error: {msg}");
             self.fail_job(JobError::Soft(msg));
         } else {

@@ -163,7 +163,7 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
         return null;
     }
 
-    /** Streamed parts are collected and sent as one response, so the same worker serves. */
+    /** This worker streams already (see sendResponse()): the same worker. */
     public function withStreamMode(): static
     {
         return $this;
@@ -203,10 +203,11 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
     }
 
     /**
-     * Sends a response, or collects one part of it while $endOfStream is false.
-     * The first part's status and headers win, like RoadRunner's streamed
-     * responses. A 1xx interim part (e.g. 103 Early Hints) cannot be expressed
-     * here and is dropped.
+     * Sends a response, or one part of it while $endOfStream is false: the
+     * client gets it at once, the first part's status and headers win (as in
+     * RoadRunner's streamed responses), and the server ends a response left
+     * unfinished when the next request is taken. A 1xx part with
+     * $endOfStream false is an interim response (103 Early Hints).
      *
      * @internal used by HttpWorker
      * @param array<array-key, mixed> $headers name => list of values (or one string)

@@ -54,9 +54,12 @@ class HttpWorker implements \Spiral\RoadRunner\Http\HttpWorkerInterface
     }
 
     /**
-     * A generator body is collected into one response: its yielded values, then
-     * its return value. With $endOfStream false the response stays open and the
-     * next respond() call adds to it (status and headers of the first part win).
+     * A generator body is streamed on the server's own worker: each yielded
+     * value is one part, then its return value (any other WorkerInterface gets
+     * them collected into one payload). With $endOfStream false the response
+     * stays open and the next respond() call adds to it (status and headers of
+     * the first part win). A 1xx status with $endOfStream false is an interim
+     * response.
      *
      * @param array<array-key, array<array-key, string>|string> $headers name => list of values
      * @throws \JsonException

@@ -33,7 +33,7 @@ final class RelayTransport
     public function __construct()
     {
         $relay = (string) (\getenv('RR_RELAY') ?: 'pipes');
-        if ($relay === 'pipes' || \PHP_SAPI !== 'cli' || \function_exists('rustrunner_wait_request')) {
+        if ($relay === 'pipes' || \PHP_SAPI !== 'cli' || self::inProcess()) {
             // In-process workers always use the memory relay on STDIN/STDOUT.
             $this->in = \STDIN;
             $this->out = \STDOUT;
@@ -55,8 +55,8 @@ final class RelayTransport
      */
     public static function interceptOutput(): void
     {
-        if (\function_exists('rustrunner_wait_request')) {
-            return; // in-process: the server already keeps output apart
+        if (self::inProcess()) {
+            return; // the server already keeps output apart
         }
         \ob_start(static function (string $chunk): string {
             if ($chunk !== '') {
@@ -64,6 +64,19 @@ final class RelayTransport
             }
             return '';
         }, 1);
+    }
+
+    /**
+     * Whether this PHP runs inside the server (a worker thread): STDIN is then
+     * the server's memory relay, a stream of the type php-sapi/rustrunner.c
+     * gives it (rr_stream_ops). That the rustrunner_* functions exist does
+     * not tell: `rr php-cli` has them too, and it is what a process worker
+     * runs when `php` is a hard link to rr (the container image, dist/php).
+     */
+    private static function inProcess(): bool
+    {
+        return \defined('STDIN') && \is_resource(\STDIN)
+            && (\stream_get_meta_data(\STDIN)['stream_type'] ?? '') === 'rustrunner relay';
     }
 
     /** @return array<string, mixed>|null the request, or null to leave the loop */
