@@ -6,10 +6,12 @@
 //!
 //! It runs twice:
 //! * on the CLI of the PHP this server was built with
-//!   (`$RR_PHP_PREFIX/bin/php`, which has no rustrunner_* functions);
-//! * on rr's own php-cli through a `php` hard link, the real functions hidden
-//!   with `disable_functions`. The relay children it starts run on that link
-//!   with the real functions, as process workers do in the container image.
+//!   (`$RR_PHP_PREFIX/bin/php`);
+//! * on rr's own php-cli through a `php` hard link. The relay children it
+//!   starts run on that link too, as process workers do in the container
+//!   image. Neither has the rustrunner_* functions: they exist only in the
+//!   worker threads of `rr serve`, which is where the real signatures come
+//!   from (a worker running `selftest.php --native-signatures`).
 //!
 //! The PSR-7 part needs Debian's php-nyholm-psr7 (`make deps` installs it).
 //! When /usr/share/php/Nyholm/Psr7/autoload.php exists nothing may be skipped;
@@ -22,18 +24,22 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const SELFTEST: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/php-sapi/php/selftest.php");
-const NATIVE: &str = "rustrunner_wait_request,rustrunner_respond,rustrunner_error,rustrunner_stop";
 const SHARE: &str = "/usr/share/php";
 
-/// The signatures of the real native functions, as the self-test prints them.
+/// The signatures of the real native functions, as a worker thread of
+/// `rr serve` sees them (the self-test's `--native-signatures` worker).
 fn native_signatures() -> String {
-    let o = Command::new(RR)
-        .args(["php-cli", "-n", SELFTEST, "--native-signatures"])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let out = String::from_utf8_lossy(&o.stdout).into_owned();
-    assert!(o.status.success(), "--native-signatures: {o:?}");
+    let a = common::App::new(
+        "selftest-signatures",
+        &format!(
+            "version: \"3\"\nserver:\n  command: [\"php\", \"{SELFTEST}\", \"--native-signatures\"]\nhttp:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: 1\n"
+        ),
+    );
+    let mut s = a.serve();
+    let r = s.get("/");
+    s.stop();
+    let out = r.text();
+    assert_eq!(r.status, 200, "{out}");
     assert_eq!(
         out.lines().count(),
         4,
@@ -43,11 +49,10 @@ fn native_signatures() -> String {
 }
 
 /// Run the self-test with `php` and return its output; panics when it fails.
-fn selftest(php: &Path, extra: &[&str]) -> String {
+fn selftest(php: &Path) -> String {
     let o = Command::new(php)
         .arg("-n")
         .args(["-d", &format!("include_path=.:{SHARE}")])
-        .args(extra)
         .arg(SELFTEST)
         .env("RUSTRUNNER_SELFTEST_NATIVE_SIGNATURES", native_signatures())
         .env_remove("RUSTRUNNER_WORKER_TRANSPORT")
@@ -85,7 +90,7 @@ fn selftest_on_the_built_php_cli() {
         );
         return;
     }
-    let out = selftest(&php, &[]);
+    let out = selftest(&php);
     assert!(
         out.contains("which lacks the rustrunner_* functions"),
         "{out}"
@@ -102,10 +107,10 @@ fn selftest_on_rr_php_cli() {
     if std::fs::hard_link(RR, &php).is_err() {
         std::fs::copy(RR, &php).unwrap();
     }
-    let out = selftest(&php, &["-d", &format!("disable_functions={NATIVE}")]);
+    let out = selftest(&php);
     assert!(
-        out.contains("which has the rustrunner_* functions"),
-        "the relay children must run with the real functions:\n{out}"
+        out.contains("which lacks the rustrunner_* functions"),
+        "rr php-cli has no worker functions:\n{out}"
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

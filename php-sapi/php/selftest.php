@@ -16,12 +16,13 @@
  * - The PSR-7 part needs nyholm/psr7 + psr/http-factory on the include path
  *   (Debian: php-nyholm-psr7) and is skipped without them.
  * - The stand-ins' signatures are compared with the real functions' when
- *   RUSTRUNNER_SELFTEST_NATIVE_SIGNATURES holds what
- *   `rr php-cli selftest.php --native-signatures` prints.
- * - Under `rr php-cli`, hide the real functions first:
- *   `-d disable_functions=rustrunner_wait_request,rustrunner_respond,rustrunner_error,rustrunner_stop`.
+ *   RUSTRUNNER_SELFTEST_NATIVE_SIGNATURES holds them. The real functions
+ *   exist only in a worker thread of `rr serve` (not in `rr php-cli`): with
+ *   `server.command: php selftest.php --native-signatures` every request is
+ *   answered with them, one line per function.
  *
- * `cargo test --test phplib_selftest` runs it both ways. Exit status 0 = all passed.
+ * `cargo test --test phplib_selftest` runs it on the CLI of the PHP rr was
+ * built with and on `rr php-cli`. Exit status 0 = all passed.
  */
 
 declare(strict_types=1);
@@ -50,17 +51,19 @@ function signature(string $function): string
 if (($argv[1] ?? '') === '--native-signatures') {
     foreach (NATIVE_FUNCTIONS as $function) {
         if (!\function_exists($function)) {
-            \fwrite(\STDERR, "$function is not defined: run this with rustrunner's PHP (rr php-cli).\n");
+            \fwrite(\STDERR, "$function is not defined: run this as the worker of `rr serve`.\n");
             exit(2);
         }
-        echo signature($function), "\n";
+    }
+    $lines = \implode("\n", \array_map('signature', NATIVE_FUNCTIONS)) . "\n";
+    while (\rustrunner_wait_request() !== null) {
+        \rustrunner_respond(200, ['Content-Type' => ['text/plain']], $lines);
     }
     exit(0);
 }
 
 if (\function_exists('rustrunner_wait_request')) {
-    \fwrite(\STDERR, "selftest.php fakes the server; run it with a plain php CLI, or hide the real functions with\n"
-        . '-d disable_functions=' . \implode(',', NATIVE_FUNCTIONS) . "\n");
+    \fwrite(\STDERR, "selftest.php fakes the server; run it with a php CLI, not as a worker of rr serve.\n");
     exit(2);
 }
 
