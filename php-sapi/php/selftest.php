@@ -628,7 +628,7 @@ if (!\function_exists('rustrunner_wait_request')) {
 $stubs = \implode("\n", \array_map('signature', NATIVE_FUNCTIONS));
 $native = \getenv('RUSTRUNNER_SELFTEST_NATIVE_SIGNATURES');
 if ($native === false || $native === '') {
-    T::skip('stand-in signatures', 'RUSTRUNNER_SELFTEST_NATIVE_SIGNATURES is not set (`rr php-cli selftest.php --native-signatures` prints it)');
+    T::skip('stand-in signatures', 'RUSTRUNNER_SELFTEST_NATIVE_SIGNATURES is not set (a worker of rr serve running `selftest.php --native-signatures` answers with it)');
 } else {
     T::same(\trim($native), $stubs, 'the stand-ins have the signatures of the native functions');
 }
