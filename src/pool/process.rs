@@ -451,10 +451,16 @@ fn drive(
     let mut buf = vec![0u8; 256 * 1024];
     let mut handshake_sent = false;
     loop {
-        // The server's turn: the pid request, a PONG, the next request, or stop.
+        // The server's turn: the pid request, a PONG, the next request, or
+        // stop. A worker in the middle of a streamed response has no job
+        // (its head was answered) but is not idle: its next frames are parts.
         let want_write = !handshake_sent
             || host.relay_readable()
-            || (host.ready && host.job.is_none() && !host.stop_sent && !host.broken);
+            || (host.ready
+                && host.job.is_none()
+                && !host.streaming()
+                && !host.stop_sent
+                && !host.broken);
         if want_write {
             handshake_sent = true;
             let n = host.relay_read(&mut buf);

@@ -113,6 +113,11 @@ impl WorkerHost {
         self.id
     }
 
+    /// A streamed response is in progress (its head went out).
+    pub(super) fn streaming(&self) -> bool {
+        self.stream.is_some()
+    }
+
     pub(super) fn state(&self) -> &super::WorkerState {
         &self.shared.states[self.id]
     }
