@@ -1255,6 +1255,59 @@ fn stalled_stream_ends_at_the_write_timeout() {
             "{api:?}: the stalled response should have been cut, got all {total} bytes"
         );
     }
+
+    // HTTP/2: a stalled stream leaves its connection idle (nothing waits to
+    // be written while the stream's window is closed), so only the worker's
+    // own wait can see the stall.
+    let a = two_worker_app(
+        "flood-stall-h2",
+        Api::Native,
+        "  timeouts:\n    write: 2s\n  http2:\n    h2c: true\n",
+    );
+    let s = a.serve();
+    assert_eq!(s.get("/").json()["php"], true);
+    let before = rss_kb(s.pid());
+    let mark = a.dir.join("flood");
+    let url = s.url(&format!(
+        "/flood?parts={FLOOD_PARTS}&size={PART}&mark={}",
+        mark.display()
+    ));
+    // curl writes the body into a pipe nobody reads: once the pipe is full
+    // it stops reading, and the stream's window closes.
+    let mut stalled = Command::new("curl")
+        .args(["-sS", "--max-time", "120", "--http2-prior-knowledge", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("these tests need curl (with HTTP/2) on PATH");
+    let mut peak = 0;
+    let ended = wait_until(Duration::from_secs(60), || {
+        peak = peak.max(rss_kb(s.pid()));
+        mark.exists()
+    });
+    let _ = stalled.kill();
+    let _ = stalled.wait();
+    assert!(ended, "HTTP/2: the stream never ended:\n{}", s.log());
+    let grown_mb = peak.saturating_sub(before) / 1024;
+    eprintln!(
+        "HTTP/2: RSS before {} MB, peak {} MB (+{grown_mb} MB) until the write timeout",
+        before / 1024,
+        peak / 1024
+    );
+    assert!(
+        grown_mb < 128,
+        "HTTP/2: the server buffered the stream: +{grown_mb} MB"
+    );
+    let how = std::fs::read_to_string(&mark).unwrap();
+    assert!(
+        how.starts_with("stopped"),
+        "HTTP/2: the worker should have been stopped, not: {how}"
+    );
+    assert!(
+        both_workers_free(&s, &a.dir.join("pair")),
+        "HTTP/2: the streaming worker did not come back:\n{}",
+        s.log()
+    );
 }
 
 #[test]
