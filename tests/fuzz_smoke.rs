@@ -27,6 +27,7 @@ mod http {
 #[allow(dead_code, unused_imports)]
 #[path = "../src/pool"]
 mod pool {
+    pub mod events;
     pub mod job;
 }
 #[allow(dead_code)]

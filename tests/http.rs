@@ -1058,3 +1058,326 @@ fn config_errors_and_warnings() {
     );
     assert!(s.log().contains("nosuch"));
 }
+
+// ---------------------------------------------------------------------------
+// Streamed responses and slow readers: the parts between a worker and the
+// client are bounded, so a client that stops reading holds a worker (until it
+// leaves or the write timeout passes) but never the server's memory.
+
+/// tests/fixtures/http.php on `api` with two workers; `extra` holds more
+/// `http:` keys, indented by two spaces.
+fn two_worker_app(name: &str, api: Api, extra: &str) -> App {
+    let yaml = format!(
+        "version: \"3\"\nserver:\n  command: \"php http.php\"\n{}http:\n  address: 127.0.0.1:{{port}}\n{extra}  pool:\n    num_workers: 2\nlogs:\n  mode: development\n  level: debug\n",
+        api.server_yaml()
+    );
+    let a = App::new(name, &yaml);
+    a.fixture("http.php");
+    a
+}
+
+/// 512 MiB in 64 KiB parts.
+const FLOOD_PARTS: usize = 8192;
+const PART: usize = 64 * 1024;
+
+/// Does `body` hold `parts` parts of `size` bytes of /flood, in order?
+fn check_flood(body: &[u8], parts: usize, size: usize) -> Result<(), String> {
+    if body.len() != parts * size {
+        return Err(format!("{} bytes, expected {}", body.len(), parts * size));
+    }
+    for (i, part) in body.chunks(size).enumerate() {
+        let rec = format!("{i:07} ");
+        if let Some(at) = part.chunks(8).position(|r| r != rec.as_bytes()) {
+            return Err(format!(
+                "part {i}, record {at}: {:?}",
+                String::from_utf8_lossy(&part[at * 8..(at * 8 + 8).min(part.len())])
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Ask for a 512 MiB stream, read its head, then read nothing. Returns the
+/// socket and the peak RSS of `s` (kB) seen until the worker finished, or
+/// stopped handing parts over (its progress mark stayed the same for 3 s).
+fn flood_a_stalled_client(s: &Server, mark: &std::path::Path) -> (TcpStream, u64) {
+    let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+    write!(
+        c,
+        "GET /flood?parts={FLOOD_PARTS}&size={PART}&mark={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        mark.display()
+    )
+    .unwrap();
+    let head = read_head(&mut c);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let progress_file = mark.with_extension("progress");
+    let progress = || {
+        std::fs::read_to_string(&progress_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    };
+    let mut peak = 0;
+    let (mut last, mut same) = (0, 0);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(120) && !mark.exists() {
+        peak = peak.max(rss_kb(s.pid()));
+        let p = progress();
+        if p > 0 && p == last {
+            same += 1;
+            if same >= 30 {
+                break;
+            }
+        } else {
+            (last, same) = (p, 0);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    peak = peak.max(rss_kb(s.pid()));
+    (c, peak)
+}
+
+/// Two /pair requests at once: both answer "paired" only when two workers
+/// take them together.
+fn both_workers_free(s: &Server, dir: &std::path::Path) -> bool {
+    let url = s.url(&format!("/pair?dir={}", dir.display()));
+    let other = {
+        let url = url.clone();
+        std::thread::spawn(move || request(ureq::get(&url), None).text())
+    };
+    let mine = request(ureq::get(&url), None).text();
+    let theirs = other.join().unwrap();
+    mine == "paired" && theirs == "paired"
+}
+
+#[test]
+fn stalled_stream_is_bounded_until_the_client_hangs_up() {
+    for api in [Api::Native, Api::Relay, Api::Process] {
+        let a = two_worker_app("flood-hangup", api, "");
+        let s = a.serve();
+        for _ in 0..2 {
+            assert_eq!(s.get("/").json()["php"], true);
+        }
+        let before = rss_kb(s.pid());
+        let mark = a.dir.join("flood");
+        let (client, peak) = flood_a_stalled_client(&s, &mark);
+        let grown_mb = peak.saturating_sub(before) / 1024;
+        let progress = std::fs::read_to_string(mark.with_extension("progress")).unwrap_or_default();
+        eprintln!(
+            "{api:?}: RSS before {} MB, peak {} MB (+{grown_mb} MB) while a client stalls a 512 MiB stream; parts handed over: {} of {FLOOD_PARTS}",
+            before / 1024,
+            peak / 1024,
+            progress.trim()
+        );
+        assert!(
+            grown_mb < 128,
+            "{api:?}: the server buffered the stream: +{grown_mb} MB"
+        );
+        assert!(
+            !mark.exists(),
+            "{api:?}: the stream should wait for the client, but it ended: {}",
+            std::fs::read_to_string(&mark).unwrap_or_default()
+        );
+        // The other worker serves meanwhile.
+        for _ in 0..3 {
+            assert_eq!(s.get("/").json()["php"], true, "{api:?}");
+        }
+        // The client hangs up: the generator gets StreamStoppedException and
+        // the worker is free again.
+        drop(client);
+        assert!(
+            wait_until(Duration::from_secs(30), || std::fs::read_to_string(&mark)
+                .is_ok_and(|m| m.starts_with("stopped"))),
+            "{api:?}: the worker never saw the client leave: {:?}\n{}",
+            std::fs::read_to_string(&mark),
+            s.log()
+        );
+        assert!(
+            both_workers_free(&s, &a.dir.join("pair")),
+            "{api:?}: the streaming worker did not come back:\n{}",
+            s.log()
+        );
+    }
+}
+
+#[test]
+fn stalled_stream_ends_at_the_write_timeout() {
+    for api in [Api::Native, Api::Relay, Api::Process] {
+        let a = two_worker_app("flood-stall", api, "  timeouts:\n    write: 2s\n");
+        let s = a.serve();
+        for _ in 0..2 {
+            assert_eq!(s.get("/").json()["php"], true);
+        }
+        let before = rss_kb(s.pid());
+        let mark = a.dir.join("flood");
+        // The client stays connected and never reads: after the write
+        // timeout the stream ends and the worker is released.
+        let (mut client, peak) = flood_a_stalled_client(&s, &mark);
+        assert!(
+            wait_until(Duration::from_secs(60), || mark.exists()),
+            "{api:?}: the stream never ended:\n{}",
+            s.log()
+        );
+        let grown_mb = peak.saturating_sub(before) / 1024;
+        eprintln!(
+            "{api:?}: RSS before {} MB, peak {} MB (+{grown_mb} MB) until the write timeout",
+            before / 1024,
+            peak / 1024
+        );
+        assert!(
+            grown_mb < 128,
+            "{api:?}: the server buffered the stream: +{grown_mb} MB"
+        );
+        let how = std::fs::read_to_string(&mark).unwrap();
+        assert!(
+            how.starts_with("stopped"),
+            "{api:?}: the worker should have been stopped, not: {how}"
+        );
+        assert!(
+            both_workers_free(&s, &a.dir.join("pair")),
+            "{api:?}: the streaming worker did not come back:\n{}",
+            s.log()
+        );
+        // The stalled client's response was cut short.
+        client
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0usize;
+        loop {
+            match client.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        assert!(
+            total < FLOOD_PARTS * PART,
+            "{api:?}: the stalled response should have been cut, got all {total} bytes"
+        );
+    }
+
+    // HTTP/2: a stalled stream leaves its connection idle (nothing waits to
+    // be written while the stream's window is closed), so only the worker's
+    // own wait can see the stall.
+    let a = two_worker_app(
+        "flood-stall-h2",
+        Api::Native,
+        "  timeouts:\n    write: 2s\n  http2:\n    h2c: true\n",
+    );
+    let s = a.serve();
+    assert_eq!(s.get("/").json()["php"], true);
+    let before = rss_kb(s.pid());
+    let mark = a.dir.join("flood");
+    let url = s.url(&format!(
+        "/flood?parts={FLOOD_PARTS}&size={PART}&mark={}",
+        mark.display()
+    ));
+    // curl writes the body into a pipe nobody reads: once the pipe is full
+    // it stops reading, and the stream's window closes.
+    let mut stalled = Command::new("curl")
+        .args(["-sS", "--max-time", "120", "--http2-prior-knowledge", &url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("these tests need curl (with HTTP/2) on PATH");
+    let mut peak = 0;
+    let ended = wait_until(Duration::from_secs(60), || {
+        peak = peak.max(rss_kb(s.pid()));
+        mark.exists()
+    });
+    let _ = stalled.kill();
+    let _ = stalled.wait();
+    assert!(ended, "HTTP/2: the stream never ended:\n{}", s.log());
+    let grown_mb = peak.saturating_sub(before) / 1024;
+    eprintln!(
+        "HTTP/2: RSS before {} MB, peak {} MB (+{grown_mb} MB) until the write timeout",
+        before / 1024,
+        peak / 1024
+    );
+    assert!(
+        grown_mb < 128,
+        "HTTP/2: the server buffered the stream: +{grown_mb} MB"
+    );
+    let how = std::fs::read_to_string(&mark).unwrap();
+    assert!(
+        how.starts_with("stopped"),
+        "HTTP/2: the worker should have been stopped, not: {how}"
+    );
+    assert!(
+        both_workers_free(&s, &a.dir.join("pair")),
+        "HTTP/2: the streaming worker did not come back:\n{}",
+        s.log()
+    );
+}
+
+#[test]
+fn streamed_response_arrives_whole_and_in_order() {
+    let (parts, size) = (256, PART);
+    for api in [Api::Native, Api::Relay, Api::Process] {
+        let a = two_worker_app("flood-ok", api, "  http2:\n    h2c: true\n");
+        let s = a.serve();
+        // HTTP/1.1, read with pauses at first (the worker waits, then goes
+        // on), then at full speed.
+        let mark = a.dir.join("h1");
+        let r = ureq::get(&s.url(&format!(
+            "/flood?parts={parts}&size={size}&mark={}",
+            mark.display()
+        )))
+        .timeout(Duration::from_secs(120))
+        .call()
+        .unwrap();
+        assert_eq!(r.header("Transfer-Encoding"), Some("chunked"));
+        let mut rd = r.into_reader();
+        let mut body = Vec::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = rd.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            let mb = body.len() >> 20;
+            body.extend_from_slice(&buf[..n]);
+            if body.len() < 4 << 20 && body.len() >> 20 != mb {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        if let Err(e) = check_flood(&body, parts, size) {
+            panic!("{api:?}: HTTP/1.1 stream: {e}");
+        }
+        assert!(
+            wait_until(Duration::from_secs(10), || std::fs::read_to_string(&mark)
+                .is_ok_and(|m| m == format!("finished {parts}\n"))),
+            "{api:?}: {:?}",
+            std::fs::read_to_string(&mark)
+        );
+        // HTTP/2 (h2c).
+        let out = a.dir.join("h2.bin");
+        let (version, err) = curl(&[
+            "--http2-prior-knowledge",
+            "-o",
+            &out.display().to_string(),
+            "-w",
+            "%{http_version}",
+            &s.url(&format!("/flood?parts={parts}&size={size}")),
+        ]);
+        let body = std::fs::read(&out).unwrap_or_default();
+        if let Err(e) = check_flood(&body, parts, size) {
+            panic!("{api:?}: HTTP/2 stream: {e} ({err})");
+        }
+        assert_eq!(version, "2", "{api:?}: {err}");
+        // Several streams at once, both workers busy.
+        let url = s.url(&format!("/flood?parts={parts}&size={size}"));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || request(ureq::get(&url), None).body)
+            })
+            .collect();
+        for t in readers {
+            let body = t.join().unwrap();
+            if let Err(e) = check_flood(&body, parts, size) {
+                panic!("{api:?}: concurrent stream: {e}");
+            }
+        }
+    }
+}

@@ -19,6 +19,7 @@ pub mod http {
 }
 #[path = "../../src/pool"]
 pub mod pool {
+    pub mod events;
     pub mod job;
 }
 pub mod targets;

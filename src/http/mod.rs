@@ -21,6 +21,7 @@ mod tls;
 mod uploads;
 
 use crate::config::HttpConfig;
+use crate::pool::events::{self, EventReceiver};
 use crate::pool::job::{HttpRequest, HttpResponse, JobError, ResponseEvent};
 use crate::pool::Pool;
 use body::{Body, BoxError};
@@ -31,14 +32,13 @@ use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// Why the front end could not be set up.
 #[derive(Debug)]
@@ -455,23 +455,29 @@ async fn php(
             get(header::CONTENT_LENGTH),
         )
     });
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Bounded: a worker streaming to a client that reads slowly (or not at
+    // all) waits, for at most the write timeout without progress.
+    let (tx, mut rx) = events::channel(state.cfg.timeouts.write);
     let resp = match build_request(state, conn, remote, req).await {
         Err(resp) => resp,
         Ok((mut hreq, guard)) => {
             hreq.events = Some(tx);
             let exec = state.pool.exec(hreq);
             tokio::pin!(exec);
-            let mut early = VecDeque::new();
+            // The worker sends interim responses, then the answer, then the
+            // body's parts: the first part (or end) seen here belongs to the
+            // body, and no more are taken out of the bounded channel until
+            // the answer is in (so they stay bounded).
+            let mut early = None;
             let result = loop {
                 tokio::select! {
                     biased;
-                    Some(ev) = rx.recv() => match ev {
+                    Some(ev) = rx.recv(), if early.is_none() => match ev {
                         ResponseEvent::Interim(status, headers) => {
                             tracing::debug!(status, "interim response from the worker");
                             send_interim(conn, version, status, &headers)
                         }
-                        other => early.push_back(other),
+                        other => early = Some(other),
                     },
                     r = &mut exec => break r,
                 }
@@ -479,12 +485,13 @@ async fn php(
             // Interim responses the worker sent before its answer must go
             // first even when the answer won the race to this task (the
             // select may see the reply before the channel's last events).
-            while let Ok(ev) = rx.try_recv() {
-                match ev {
-                    ResponseEvent::Interim(status, headers) => {
+            while early.is_none() {
+                match rx.try_recv() {
+                    Some(ResponseEvent::Interim(status, headers)) => {
                         send_interim(conn, version, status, &headers)
                     }
-                    other => early.push_back(other),
+                    Some(other) => early = Some(other),
+                    None => break,
                 }
             }
             let resp = match result {
@@ -636,8 +643,8 @@ fn sniff(body: &[u8]) -> &'static str {
 fn to_response(
     resp: HttpResponse,
     head_request: bool,
-    early: VecDeque<ResponseEvent>,
-    rx: mpsc::UnboundedReceiver<ResponseEvent>,
+    early: Option<ResponseEvent>,
+    rx: EventReceiver,
 ) -> Response<Body> {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut h = HeaderMap::new();
@@ -698,9 +705,10 @@ fn to_response(
 /// parts of a streamed response, then the trailers.
 struct WorkerBody {
     first: Option<Bytes>,
-    early: VecDeque<ResponseEvent>,
+    /// An event taken out of `rx` before the answer arrived.
+    early: Option<ResponseEvent>,
     /// None once the stream ended (or for a whole response with trailers).
-    rx: Option<mpsc::UnboundedReceiver<ResponseEvent>>,
+    rx: Option<EventReceiver>,
     trailers: Option<HeaderMap>,
 }
 
@@ -730,7 +738,7 @@ impl hyper::body::Body for WorkerBody {
             }
         }
         loop {
-            let ev = if let Some(ev) = this.early.pop_front() {
+            let ev = if let Some(ev) = this.early.take() {
                 Some(ev)
             } else if let Some(rx) = this.rx.as_mut() {
                 match rx.poll_recv(cx) {
@@ -754,10 +762,7 @@ impl hyper::body::Body for WorkerBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none()
-            && self.early.is_empty()
-            && self.rx.is_none()
-            && self.trailers.is_none()
+        self.first.is_none() && self.early.is_none() && self.rx.is_none() && self.trailers.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {

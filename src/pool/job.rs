@@ -36,9 +36,9 @@ pub struct HttpRequest {
     /// JSON object text of PSR-7 attributes, empty when none.
     pub attributes: String,
     /// Where a streamed response sends its interim responses (1xx) and the
-    /// body after the first part. Dropped without [`ResponseEvent::End`]
-    /// means the stream broke.
-    pub events: Option<tokio::sync::mpsc::UnboundedSender<ResponseEvent>>,
+    /// body after the first part, bounded (see [`super::events`]). Dropped
+    /// without [`ResponseEvent::End`] means the stream broke.
+    pub events: Option<super::events::EventSender>,
 }
 
 /// What a worker sends besides the response head (streamed responses).

@@ -8,6 +8,7 @@
 //! the same thread, and exec_ttl uses the engine's own per-thread timer
 //! instead of killing anything.
 
+pub mod events;
 pub mod job;
 pub mod process;
 pub mod state;

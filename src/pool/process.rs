@@ -83,6 +83,12 @@ enum Event {
     RelayEof,
 }
 
+/// How many reads of a worker's relay (up to 64 KiB each) may wait for the
+/// driver. Bounded: while the driver waits for a slow client of a streamed
+/// response, the worker's own writes block (its pipe or socket fills), as
+/// under RoadRunner, instead of its output piling up here.
+const RELAY_BACKLOG: usize = 8;
+
 /// Read the relay side of a worker into the driver's channel.
 fn pump(mut r: impl Read + Send + 'static, tx: cb::Sender<Event>) {
     let _ = std::thread::Builder::new()
@@ -352,7 +358,7 @@ fn one_life(
         }
     };
     host.process = Some(child.id());
-    let (tx, rx) = cb::unbounded();
+    let (tx, rx) = cb::bounded(RELAY_BACKLOG);
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
@@ -399,19 +405,23 @@ fn one_life(
     if conn.is_some() {
         drive(host, &mut conn, &rx, &mut child);
     }
-    // Make sure it is gone, then collect what it still wrote.
-    let exited = wait_exit(&mut child, Duration::from_secs(10));
+    // Make sure it is gone, collecting what it still writes meanwhile (the
+    // relay's backlog is bounded: unread, a writing child could not exit).
+    let collect = |host: &mut WorkerHost| {
+        for ev in rx.try_iter() {
+            if let Event::Relay(d) = ev {
+                if host.job.is_some() {
+                    host.relay_write(&d);
+                }
+            }
+        }
+    };
+    let exited = wait_exit(&mut child, Duration::from_secs(10), || collect(host));
     if !exited {
         let _ = child.kill();
     }
     let status = child.wait().ok();
-    for ev in rx.try_iter() {
-        if let Event::Relay(d) = ev {
-            if host.job.is_some() {
-                host.relay_write(&d);
-            }
-        }
-    }
+    collect(host);
     for t in loggers.into_iter().flatten() {
         let _ = t.join();
     }
@@ -428,7 +438,8 @@ fn one_life(
     }
 }
 
-fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
+/// Wait for the child to exit, calling `meanwhile` between looks.
+fn wait_exit(child: &mut Child, timeout: Duration, mut meanwhile: impl FnMut()) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
         if matches!(child.try_wait(), Ok(Some(_))) {
@@ -437,6 +448,7 @@ fn wait_exit(child: &mut Child, timeout: Duration) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
+        meanwhile();
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -451,10 +463,16 @@ fn drive(
     let mut buf = vec![0u8; 256 * 1024];
     let mut handshake_sent = false;
     loop {
-        // The server's turn: the pid request, a PONG, the next request, or stop.
+        // The server's turn: the pid request, a PONG, the next request, or
+        // stop. A worker in the middle of a streamed response has no job
+        // (its head was answered) but is not idle: its next frames are parts.
         let want_write = !handshake_sent
             || host.relay_readable()
-            || (host.ready && host.job.is_none() && !host.stop_sent && !host.broken);
+            || (host.ready
+                && host.job.is_none()
+                && !host.streaming()
+                && !host.stop_sent
+                && !host.broken);
         if want_write {
             handshake_sent = true;
             let n = host.relay_read(&mut buf);

@@ -9,6 +9,7 @@
 //! * **native** (the server's PHP library): the script calls
 //!   `rustrunner_wait_request()` / `rustrunner_respond()`.
 
+use super::events::{EventSender, SendError};
 use super::job::{self, HttpResponse, Job, JobError, ResponseEvent};
 use super::state::{Reason, Status};
 use super::{Ctl, Shared};
@@ -67,11 +68,11 @@ pub(super) struct WorkerHost {
     pub(super) process: Option<u32>,
 }
 
-/// A streamed response in flight (relay STREAM frames).
+/// A streamed response in flight (relay STREAM frames, or native parts).
 struct Streaming {
-    /// Where the body goes; None once the client went away (a STOP was
-    /// sent and frames are discarded until the last one).
-    events: Option<tokio::sync::mpsc::UnboundedSender<ResponseEvent>>,
+    /// Where the body goes; None once the client went away or stalled (a
+    /// STOP was sent and frames are discarded until the last one).
+    events: Option<EventSender>,
 }
 
 impl WorkerHost {
@@ -111,6 +112,11 @@ impl WorkerHost {
 
     pub(super) fn id(&self) -> usize {
         self.id
+    }
+
+    /// A streamed response is in progress (its head went out).
+    pub(super) fn streaming(&self) -> bool {
+        self.stream.is_some()
     }
 
     pub(super) fn state(&self) -> &super::WorkerState {
@@ -452,20 +458,38 @@ impl WorkerHost {
         body: &[u8],
     ) -> bool {
         if let Some(st) = self.stream.as_mut() {
-            let mut gone = false;
+            let mut stopped = None;
             if let Some(tx) = &st.events {
-                if !body.is_empty()
-                    && tx
-                        .send(ResponseEvent::Data(bytes::Bytes::copy_from_slice(body)))
-                        .is_err()
-                {
-                    st.events = None;
-                    gone = true;
+                if !body.is_empty() {
+                    // Waits while the client is behind (bounded hand-off).
+                    let part = ResponseEvent::Data(bytes::Bytes::copy_from_slice(body));
+                    let stop = Some(&self.shared.shutting_down);
+                    if let Err(e) = tx.send(part, self.exec_deadline, stop) {
+                        st.events = None;
+                        stopped = Some(e);
+                    }
                 }
             }
             let alive = st.events.is_some();
-            if gone {
-                tracing::debug!(worker = self.id, "client went away; stopping the stream");
+            if let Some(why) = stopped {
+                match why {
+                    SendError::Gone => tracing::debug!(
+                        worker = self.id,
+                        "client went away; stopping the stream"
+                    ),
+                    SendError::Stalled => tracing::warn!(
+                        worker = self.id,
+                        "the client read nothing of the streamed response within the write timeout; stopping the stream"
+                    ),
+                    SendError::Deadline => tracing::warn!(
+                        worker = self.id,
+                        "exec_ttl passed while the streamed response waited for its client; stopping the stream"
+                    ),
+                    SendError::Stopping => tracing::info!(
+                        worker = self.id,
+                        "the server is stopping while the streamed response waits for its client; stopping the stream"
+                    ),
+                }
                 if self.mode == Mode::Relay {
                     let stop = frame::encode(0, frame::STOP, &[], &[]);
                     self.push_inbox(&stop);
@@ -473,7 +497,8 @@ impl WorkerHost {
             }
             if !streaming {
                 if let Some(tx) = self.stream.take().and_then(|s| s.events) {
-                    let _ = tx.send(ResponseEvent::End);
+                    // The end never waits (it costs nothing).
+                    let _ = tx.send(ResponseEvent::End, None, None);
                 }
                 self.finish_exec();
             }
@@ -487,7 +512,13 @@ impl WorkerHost {
             let events = self.job.as_ref().and_then(|j| j.req.events.as_ref());
             return match events {
                 Some(tx) if status != 101 => {
-                    let sent = tx.send(ResponseEvent::Interim(status, headers)).is_ok();
+                    let sent = tx
+                        .send(
+                            ResponseEvent::Interim(status, headers),
+                            self.exec_deadline,
+                            Some(&self.shared.shutting_down),
+                        )
+                        .is_ok();
                     tracing::debug!(worker = self.id, status, sent, "interim response passed on");
                     sent
                 }
@@ -497,7 +528,7 @@ impl WorkerHost {
                 }
             };
         }
-        let events = self.job.as_ref().and_then(|j| j.req.events.clone());
+        let events = self.job.as_mut().and_then(|j| j.req.events.take());
         let resp = HttpResponse {
             status,
             headers,
