@@ -1381,3 +1381,46 @@ fn streamed_response_arrives_whole_and_in_order() {
         }
     }
 }
+
+/// exec_ttl also bounds a streamed response: the stream is cut and the
+/// restart is counted as execTTLReached, not as an error.
+#[test]
+fn exec_ttl_cuts_a_streamed_response() {
+    for api in [Api::Native, Api::Relay] {
+        let yaml = format!(
+            "version: \"3\"\nserver:\n  command: \"php http.php\"\n{}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: 1\n    supervisor:\n      exec_ttl: 1s\nlogs:\n  mode: development\n  level: debug\n",
+            api.server_yaml()
+        );
+        let a = App::new("stream-execttl", &yaml);
+        a.fixture("http.php");
+        let s = a.serve();
+        let mark = a.dir.join("mark");
+        let out = raw(
+            s.port,
+            format!(
+                "GET /forever?mark={} HTTP/1.1\r\nHost: x\r\n\r\n",
+                mark.display()
+            )
+            .as_bytes(),
+        );
+        assert!(
+            out.starts_with("HTTP/1.1 200"),
+            "{api:?}: {}",
+            &out[..out.len().min(200)]
+        );
+        assert!(
+            !out.ends_with("0\r\n\r\n"),
+            "{api:?}: a cut stream is not a whole one"
+        );
+        assert!(
+            s.wait_log("execTTLReached", Duration::from_secs(10)),
+            "{api:?}: {}",
+            s.log()
+        );
+        assert_eq!(
+            s.get("/").json()["php"],
+            true,
+            "{api:?}: the worker serves again"
+        );
+    }
+}

@@ -941,7 +941,8 @@ impl Lives {
         let timed_out = host
             .exec_deadline
             .is_some_and(|d| Instant::now() + Duration::from_millis(50) >= d);
-        if host.job.is_some() && timed_out {
+        // In the middle of a request, or of its streamed response.
+        if (host.job.is_some() || host.stream.is_some()) && timed_out {
             host.leave = Some(Reason::ExecTtl);
         }
         // A streamed response cut by the worker's end: dropping its sender
