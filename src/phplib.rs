@@ -22,13 +22,21 @@ pub fn install(shared: bool) -> std::io::Result<PathBuf> {
         .unwrap_or_else(std::env::temp_dir);
     // Per uid, not per $USER: in a container without USER, root and the
     // app's user must not share (and fight over) one 0700 directory.
-    let uid = {
-        use std::os::unix::fs::MetadataExt;
-        std::fs::metadata("/proc/self")
-            .map(|m| m.uid())
-            .unwrap_or(0)
-    };
-    let root = base.join(format!("rustrunner-{uid}"));
+    let uid = nix::unistd::geteuid().as_raw();
+    // The folder is checked (ours, a real dir, nobody else may write) before
+    // anything in it is trusted: its files become every worker's
+    // auto_prepend_file. When somebody else took the name, a fresh one.
+    let mut root = base.join(format!("rustrunner-{uid}"));
+    if let Err(e) = create_private_dir(&root) {
+        let alt = base.join(format!("rustrunner-{uid}-{:08x}", std::process::id()));
+        create_private_dir(&alt).map_err(|_| e)?;
+        tracing::warn!(
+            "{}; the PHP library goes to {} instead",
+            root.display(),
+            alt.display()
+        );
+        root = alt;
+    }
     let dir = root.join(format!("lib-{:08x}", h.finalize()));
     if dir.join(".complete").exists() {
         if shared {
@@ -36,7 +44,6 @@ pub fn install(shared: bool) -> std::io::Result<PathBuf> {
         }
         return Ok(dir);
     }
-    create_private_dir(&root)?;
     let tmp = root.join(format!("tmp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     create_private_dir(&tmp)?;
@@ -95,11 +102,8 @@ fn create_private_dir(p: &std::path::Path) -> std::io::Result<()> {
         Err(e) => return Err(e),
     }
     let meta = std::fs::symlink_metadata(p)?;
-    let me = std::fs::metadata("/proc/self").map(|m| m.uid()).ok();
-    if !meta.is_dir()
-        || me.is_some_and(|uid| uid != meta.uid())
-        || meta.permissions().mode() & 0o022 != 0
-    {
+    let me = nix::unistd::geteuid().as_raw();
+    if !meta.is_dir() || me != meta.uid() || meta.permissions().mode() & 0o022 != 0 {
         return Err(std::io::Error::other(format!(
             "{} is not a private directory of this user; refusing to load PHP code from it",
             p.display()

@@ -200,8 +200,11 @@ fn process_spec(cfg: &Config, is_php: bool, run_as: Option<&RunAs>) -> Result<Wo
     args.extend(given.iter().cloned());
     if let Some(who) = run_as {
         user_can(cfg, who, &cfg.dir, Need::ReadDir)?;
-        if let Some(path) = find_program(&program) {
-            user_can(cfg, who, &path, Need::Execute)?;
+        user_can_run(cfg, who, &program)?;
+        for a in &args {
+            if let Some(so) = a.strip_prefix("zend_extension=") {
+                user_can(cfg, who, Path::new(so), Need::Read)?;
+            }
         }
     }
     Ok(WorkerSpec {
@@ -220,15 +223,43 @@ fn process_spec(cfg: &Config, is_php: bool, run_as: Option<&RunAs>) -> Result<Wo
     })
 }
 
-/// The file `program` runs: itself when it has a slash, else the first
-/// executable of that name on PATH (as exec does).
-fn find_program(program: &str) -> Option<std::path::PathBuf> {
+/// The files exec may run for `program` started in `dir`: the program
+/// itself when it has a slash (relative to `dir`, where the worker starts),
+/// else every file of that name on PATH, in order.
+fn program_candidates(program: &str, dir: &Path) -> Vec<std::path::PathBuf> {
     if program.contains('/') {
-        return Some(program.into());
+        return vec![dir.join(program)];
     }
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|d| d.join(program))
-        .find(|p| p.is_file())
+    std::env::var_os("PATH")
+        .map(|path| {
+            std::env::split_paths(&path)
+                .map(|d| dir.join(d).join(program))
+                .filter(|p| p.is_file())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Can `who` run `program`? As exec does for that user: the first
+/// candidate it can execute wins. Nothing found is left to the spawn's own
+/// error.
+fn user_can_run(cfg: &Config, who: &RunAs, program: &str) -> Result<()> {
+    let mut first_error = None;
+    for p in program_candidates(program, &cfg.dir) {
+        match user::check_access(who, &p, Need::Execute) {
+            Ok(()) => return Ok(()),
+            Err(m) => {
+                first_error.get_or_insert(m);
+            }
+        }
+    }
+    match first_error {
+        Some(m) => Err(anyhow!(
+            "config error in {}: server.user: {m} (server.command)",
+            cfg.file.display()
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `server.user` must be able to do `need` with `path`; a config error
@@ -242,37 +273,36 @@ fn user_can(cfg: &Config, who: &RunAs, path: &Path, need: Need) -> Result<()> {
 /// server keeps uploads in a private dir of its own under the temp dir
 /// (RoadRunner writes them straight into the temp dir). Both belong to the
 /// user the workers run as. An existing dir is the operator's; only a
-/// world-writable one without the sticky bit is warned about.
+/// world-writable one without the sticky bit is warned about. The dir is
+/// held open from now on and files are made relative to it.
 fn prepare_uploads(cfg: &mut Config, run_as: Option<&RunAs>, process: bool) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let owner = run_as.map(|u| (u.uid, u.gid)).unwrap_or_else(user::current);
     let file = cfg.file.display().to_string();
-    let dir = match cfg.http.uploads.dir.clone() {
+    let key_error = |key: &str, m: String| anyhow!("config error in {file}: {key}: {m}");
+    let (dir, fd) = match cfg.http.uploads.dir.clone() {
         Some(d) if d.exists() => {
             if let Ok(m) = std::fs::metadata(&d) {
                 let mode = m.permissions().mode();
                 if m.is_dir() && mode & 0o002 != 0 && mode & 0o1000 == 0 {
                     tracing::warn!(
-                        "config {file}: http.uploads.dir: {} is writable by everyone without                          the sticky bit: other users can replace uploaded files",
+                        "config {file}: http.uploads.dir: {} is writable by everyone without \
+                         the sticky bit: other users can replace uploaded files",
                         d.display()
                     );
                 }
             }
-            d
+            let fd = user::open_dir(&d).map_err(|m| key_error("http.uploads.dir", m))?;
+            (d, fd)
         }
         Some(d) => {
-            user::private_dir(&d, owner)
-                .map_err(|m| anyhow!("config error in {file}: http.uploads.dir: {m}"))?;
+            let fd = user::private_dir(&d, owner).map_err(|m| key_error("http.uploads.dir", m))?;
             tracing::info!(dir = %d.display(), "created the uploads dir (0700)");
-            d
+            (d, fd)
         }
-        None => {
-            let d = std::env::temp_dir().join(format!("rustrunner-uploads-{}", owner.0));
-            user::private_dir(&d, owner)
-                .map_err(|m| anyhow!("config error in {file}: http.uploads.dir (default): {m}"))?;
-            d
-        }
+        None => default_uploads_dir(owner)?,
     };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
     if let Some(who) = run_as {
         let need = if process {
             Need::ReadDir
@@ -280,13 +310,56 @@ fn prepare_uploads(cfg: &mut Config, run_as: Option<&RunAs>, process: bool) -> R
             Need::WriteDir
         };
         user::check_access(who, &dir, need)
-            .map_err(|m| anyhow!("config error in {file}: server.user: {m} (http.uploads.dir)"))?;
+            .map_err(|m| key_error("server.user", format!("{m} (http.uploads.dir)")))?;
         if process {
             cfg.http.uploads.owner = Some(owner);
         }
     }
     cfg.http.uploads.dir = Some(dir);
+    cfg.http.uploads.dir_fd = Some(Arc::new(fd));
     Ok(())
+}
+
+/// `$TMPDIR/rustrunner-uploads-<uid>`, private to `owner`. When that name is
+/// taken by somebody else (any local user can create it first), a fresh
+/// dir with a random suffix instead of refusing to start.
+fn default_uploads_dir(owner: (u32, u32)) -> Result<(std::path::PathBuf, std::os::fd::OwnedFd)> {
+    let base = std::env::temp_dir();
+    let d = base.join(format!("rustrunner-uploads-{}", owner.0));
+    let first = match user::private_dir(&d, owner) {
+        Ok(fd) => return Ok((d, fd)),
+        Err(m) => m,
+    };
+    for _ in 0..8 {
+        let alt = base.join(format!(
+            "rustrunner-uploads-{}-{:08x}",
+            owner.0,
+            random_u32()
+        ));
+        if alt.exists() {
+            continue;
+        }
+        if let Ok(fd) = user::private_dir(&alt, owner) {
+            tracing::warn!(
+                "uploads: {first}; using {} instead (set http.uploads.dir to choose)",
+                alt.display()
+            );
+            return Ok((alt, fd));
+        }
+    }
+    bail!("uploads: {first}; set http.uploads.dir to a directory of your own")
+}
+
+fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish() as u32
 }
 
 /// PHP_BINARY inside workers: a `php` next to `rr` (the image's hard link,
@@ -420,6 +493,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
     };
     prepare_uploads(&mut cfg, run_as.as_ref(), process)?;
     let mut engine = None;
+    let mut engine_start = None;
     let spec = if process {
         process_spec(&cfg, php_cmd.is_ok(), run_as.as_ref())?
     } else {
@@ -461,9 +535,10 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             ini_path: cmd.ini_path.clone(),
             worker_functions: true,
         };
-        engine =
-            Some(Engine::start_with(&ini, &opts).map_err(|e| anyhow!("PHP failed to start: {e}"))?);
-        tracing::debug!(php = %Engine::version(), "PHP engine started");
+        // Started later: after the listeners are bound, on_init has run and
+        // (with server.user) root was dropped, so no PHP code, not even an
+        // extension's start-up or opcache.preload, runs as root.
+        engine_start = Some((ini, opts));
         let mut argv = vec![cmd.script.clone()];
         argv.extend(cmd.args.iter().cloned());
         WorkerSpec {
@@ -534,6 +609,12 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
                 gid = who.gid,
                 "server.user: the server and its thread workers now run as this user"
             );
+        }
+        if let Some((ini, o)) = engine_start.take() {
+            engine = Some(
+                Engine::start_with(&ini, &o).map_err(|e| anyhow!("PHP failed to start: {e}"))?,
+            );
+            tracing::debug!(php = %Engine::version(), "PHP engine started");
         }
         let pool_cfg = cfg.http.pool.clone();
         let pool = tokio::task::spawn_blocking(move || Pool::start(spec, pool_cfg))

@@ -55,23 +55,71 @@ pub fn resolve(name: &str) -> Result<Option<RunAs>, String> {
 }
 
 /// Drop the whole process (every thread: glibc applies set*id to all of
-/// them) to `who`, with no supplementary groups, then prove root is gone.
+/// them) to `who`, with no supplementary groups and no capabilities, then
+/// prove it on every thread.
 pub fn drop_process(who: &RunAs) -> Result<(), String> {
     let fail =
         |what: &str, e: nix::Error| format!("cannot switch to user {:?}: {what}: {e}", who.name);
+    // A service manager's SecureBits=keep-caps would let capabilities
+    // survive the uid change.
+    nix::sys::prctl::set_keepcaps(false).map_err(|e| fail("prctl(PR_SET_KEEPCAPS, 0)", e))?;
     nix::unistd::setgroups(&[]).map_err(|e| fail("setgroups", e))?;
     nix::unistd::setgid(Gid::from_raw(who.gid)).map_err(|e| fail("setgid", e))?;
     nix::unistd::setuid(Uid::from_raw(who.uid)).map_err(|e| fail("setuid", e))?;
-    if nix::unistd::geteuid().as_raw() != who.uid
-        || nix::unistd::getegid().as_raw() != who.gid
-        || nix::unistd::setuid(Uid::from_raw(0)).is_ok()
-    {
+    if let Err(why) = verify_dropped(who) {
         // Never go on half-dropped.
         eprintln!(
-            "rr: privileges were not dropped to {:?}; aborting",
+            "rr: privileges were not dropped to {:?}: {why}; aborting",
             who.name
         );
         std::process::abort();
+    }
+    Ok(())
+}
+
+/// Every thread runs as `who` (all four uids and gids), with no
+/// supplementary group and no capability, and root cannot be taken back.
+fn verify_dropped(who: &RunAs) -> Result<(), String> {
+    if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
+        return Err("setuid(0) still works".into());
+    }
+    let tasks =
+        std::fs::read_dir("/proc/self/task").map_err(|e| format!("/proc/self/task: {e}"))?;
+    let mut seen = 0;
+    for t in tasks.flatten() {
+        let path = t.path().join("status");
+        let Ok(status) = std::fs::read_to_string(&path) else {
+            continue; // the thread ended meanwhile
+        };
+        seen += 1;
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix(name)
+                        .map(|v| v.split_whitespace().collect::<Vec<_>>())
+                })
+                .unwrap_or_default()
+        };
+        let uid = who.uid.to_string();
+        let gid = who.gid.to_string();
+        if field("Uid:").iter().any(|v| *v != uid) || field("Gid:").iter().any(|v| *v != gid) {
+            return Err(format!("{} still has other ids", path.display()));
+        }
+        if !field("Groups:").is_empty() {
+            return Err(format!("{} still has supplementary groups", path.display()));
+        }
+        for cap in ["CapPrm:", "CapEff:", "CapAmb:"] {
+            if field(cap)
+                .iter()
+                .any(|v| !v.trim_start_matches('0').is_empty())
+            {
+                return Err(format!("{} still has capabilities ({cap})", path.display()));
+            }
+        }
+    }
+    if seen == 0 {
+        return Err("no thread could be checked in /proc/self/task".into());
     }
     Ok(())
 }
@@ -90,7 +138,7 @@ pub enum Need {
 /// Can `who` (its uid and primary gid only, as the workers will run) do
 /// `need` with `path`? Walks every directory on the way, by mode bits (ACLs
 /// are not read). The error names the first path in the way.
-pub fn check_access(who: &RunAs, path: &Path, need: Need) -> Result<(), String> {
+fn mode_bits_access(who: &RunAs, path: &Path, need: Need) -> Result<(), String> {
     let full = std::fs::canonicalize(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut walked = PathBuf::from("/");
     for part in full.components().skip(1) {
@@ -111,6 +159,41 @@ pub fn check_access(who: &RunAs, path: &Path, need: Need) -> Result<(), String> 
         return Err(denied(who, &full, &meta, verb));
     }
     Ok(())
+}
+
+/// [`mode_bits_access`], with the kernel's word when the mode bits say no:
+/// `test(1)` run as the user sees ACLs too.
+pub fn check_access(who: &RunAs, path: &Path, need: Need) -> Result<(), String> {
+    let verdict = mode_bits_access(who, path, need);
+    if verdict.is_err() && kernel_allows(who, path, need) == Some(true) {
+        return Ok(());
+    }
+    verdict
+}
+
+fn kernel_allows(who: &RunAs, path: &Path, need: Need) -> Option<bool> {
+    use std::os::unix::process::CommandExt;
+    let test = Path::new("/usr/bin/test");
+    if !test.is_file() {
+        return None;
+    }
+    let p = path.as_os_str();
+    let args: Vec<&std::ffi::OsStr> = match need {
+        Need::Read => vec!["-r".as_ref(), p],
+        Need::Execute => vec!["-x".as_ref(), p],
+        Need::ReadDir => vec!["-r".as_ref(), p, "-a".as_ref(), "-x".as_ref(), p],
+        Need::WriteDir => vec!["-w".as_ref(), p, "-a".as_ref(), "-x".as_ref(), p],
+    };
+    let status = std::process::Command::new(test)
+        .args(args)
+        .uid(who.uid)
+        .gid(who.gid)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    Some(status.success())
 }
 
 /// The permission bits (`rwx` as 0o7) that apply to `who` on `meta`.
@@ -145,22 +228,34 @@ fn denied(who: &RunAs, path: &Path, meta: &std::fs::Metadata, verb: &str) -> Str
 /// Make `dir` a private directory of `owner` (uid, gid): created mode 0700
 /// if missing, else it must be a real directory (not a link) owned by that
 /// uid; it is then set to 0700. Anything else is refused, so nobody else can
-/// plant or read files in it.
-pub fn private_dir(dir: &Path, owner: (u32, u32)) -> Result<(), String> {
+/// plant or read files in it. Everything after the open goes through the
+/// returned descriptor, so the path cannot be swapped in between.
+pub fn private_dir(dir: &Path, owner: (u32, u32)) -> Result<std::os::fd::OwnedFd, String> {
+    use nix::fcntl::OFlag;
     use std::os::unix::fs::DirBuilderExt;
     let show = dir.display();
-    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
-        Ok(()) => {
-            std::os::unix::fs::lchown(dir, Some(owner.0), Some(owner.1))
-                .map_err(|e| format!("cannot give {show} to uid {}: {e}", owner.0))?;
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+    let created = match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
         Err(e) => return Err(format!("cannot create {show}: {e}")),
+    };
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| match e {
+        nix::Error::ELOOP | nix::Error::ENOTDIR => {
+            format!("{show} exists and is not a directory (or is a link); refusing to use it")
+        }
+        e => format!("cannot open {show}: {e}"),
+    })?;
+    let dir_file = std::fs::File::from(fd);
+    if created {
+        std::os::unix::fs::fchown(&dir_file, Some(owner.0), Some(owner.1))
+            .map_err(|e| format!("cannot give {show} to uid {}: {e}", owner.0))?;
     }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{show}: {e}"))?;
-    if !meta.is_dir() {
-        return Err(format!("{show} exists and is not a directory"));
-    }
+    let meta = dir_file.metadata().map_err(|e| format!("{show}: {e}"))?;
     if meta.uid() != owner.0 {
         return Err(format!(
             "{show} belongs to uid {}, not {}; refusing to use it",
@@ -169,10 +264,23 @@ pub fn private_dir(dir: &Path, owner: (u32, u32)) -> Result<(), String> {
         ));
     }
     if meta.permissions().mode() & 0o077 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        dir_file
+            .set_permissions(std::fs::Permissions::from_mode(0o700))
             .map_err(|e| format!("cannot make {show} private (0700): {e}"))?;
     }
-    Ok(())
+    Ok(dir_file.into())
+}
+
+/// An existing directory chosen by the operator (links allowed), held open
+/// so that later swaps of its path do not redirect the server.
+pub fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, String> {
+    use nix::fcntl::OFlag;
+    nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| format!("cannot open {}: {e}", dir.display()))
 }
 
 /// The uid and primary gid this process runs as.
@@ -230,6 +338,29 @@ mod tests {
         std::fs::set_permissions(base.join("a"), std::fs::Permissions::from_mode(0o700)).unwrap();
         let e = check_access(&who, &inner.join("f.php"), Need::Read).unwrap_err();
         assert!(e.contains("cannot enter") && e.contains("/a:"), "{e}");
+        let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn private_dir_refuses_links_and_makes_what_it_keeps_0700() {
+        let base = std::env::temp_dir().join(format!("rr-private-test-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let target = base.join("target");
+        std::fs::create_dir_all(&target).unwrap();
+        let link = base.join("link");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let me = current();
+        let e = private_dir(&link, me).unwrap_err();
+        assert!(e.contains("is a link"), "{e}");
+        let open = base.join("open");
+        std::fs::create_dir_all(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&open, me).unwrap();
+        let mode = std::fs::metadata(&open).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        let e = private_dir(&open, (me.0 + 1, me.1)).unwrap_err();
+        assert!(e.contains("belongs to uid"), "{e}");
         let _ = std::fs::remove_dir_all(&base);
     }
 }

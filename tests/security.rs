@@ -144,6 +144,20 @@ fn is_root() -> bool {
     proc_ids(std::process::id(), "Uid")[1] == 0
 }
 
+/// Tests of switching users need root. Outside CI they are skipped with a
+/// word; in CI (which runs as root) not being root is a failure.
+fn need_root() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must run the tests as root: the server.user tests switch users"
+    );
+    eprintln!("skipped: server.user needs the tests to run as root");
+    false
+}
+
 /// The `rr` binary where any user can run it (the build tree may sit in a
 /// private home): a link or copy named `php`, which runs `rr php-cli`.
 fn public_rr(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
@@ -168,14 +182,14 @@ const UPLOAD: &[u8] =
 
 #[test]
 fn server_user_runs_thread_workers_and_the_server_as_that_user() {
-    if !is_root() {
-        eprintln!("skipped: server.user needs the tests to run as root");
+    if !need_root() {
         return;
     }
     let (uid, gid) = nobody();
+    // on_init without its own user runs as rr (root), before the drop.
     let a = user_app(
         "sec-user-thread",
-        "  command: \"php security.php\"\n  user: nobody\n  on_init:\n    command: \"id -u\"\n    user: nobody\n",
+        "  command: \"php security.php\"\n  user: nobody\n  on_init:\n    command: \"id -u\"\n",
     );
     let mut s = a.serve();
     let r = s.post("/up", "multipart/form-data; boundary=B", UPLOAD);
@@ -186,19 +200,35 @@ fn server_user_runs_thread_workers_and_the_server_as_that_user() {
     assert_eq!(j["ids"]["Uid"], serde_json::json!([u, u, u, u]), "{j}");
     assert_eq!(j["ids"]["Gid"], serde_json::json!([g, g, g, g]), "{j}");
     assert_eq!(j["ids"]["Groups"], serde_json::json!([]), "{j}");
-    // The server itself dropped root (threads share its uid).
-    assert_eq!(proc_ids(s.pid(), "Uid"), vec![uid; 4]);
-    assert_eq!(proc_ids(s.pid(), "Gid"), vec![gid; 4]);
+    // The server itself dropped root, on every thread, with no capability.
+    for task in std::fs::read_dir(format!("/proc/{}/task", s.pid())).unwrap() {
+        let status = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .unwrap()
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(field("Uid:"), vec![u.clone(); 4], "{status}");
+        assert_eq!(field("Gid:"), vec![g.clone(); 4], "{status}");
+        assert!(field("Groups:").is_empty(), "{status}");
+        for cap in ["CapPrm:", "CapEff:", "CapAmb:"] {
+            assert_eq!(field(cap), vec!["0000000000000000"], "{cap} {status}");
+        }
+    }
     // Uploads: a private dir of the worker's user, private files it can read.
     assert_eq!(j["modes"], serde_json::json!(["600"]), "{j}");
     assert_eq!(j["dirs"], serde_json::json!(["700"]), "{j}");
     assert_eq!(j["owners"], serde_json::json!([uid]), "{j}");
     assert_eq!(j["contents"], serde_json::json!(["secret"]), "{j}");
-    // on_init ran (as its own user) before the server dropped root.
+    // on_init ran before the server dropped root.
     let log = s.log();
     assert!(
         log.lines()
-            .any(|l| l.contains("on_init") && l.contains(&format!(" {u} "))),
+            .any(|l| l.contains("on_init") && l.contains(" 0 ")),
         "{log}"
     );
     s.stop();
@@ -206,8 +236,7 @@ fn server_user_runs_thread_workers_and_the_server_as_that_user() {
 
 #[test]
 fn server_user_runs_process_workers_as_that_user() {
-    if !is_root() {
-        eprintln!("skipped: server.user needs the tests to run as root");
+    if !need_root() {
         return;
     }
     let (uid, gid) = nobody();
@@ -217,7 +246,7 @@ fn server_user_runs_process_workers_as_that_user() {
         let a = user_app(
             "sec-user-process",
             &format!(
-                "  command: \"{} security.php\"\n  executor: process\n  user: nobody\n{relay}",
+                "  command: \"{} security.php\"\n  executor: process\n  user: nobody\n{relay}  on_init:\n    command: \"id -u\"\n    user: nobody\n",
                 php.display()
             ),
         );
@@ -237,6 +266,13 @@ fn server_user_runs_process_workers_as_that_user() {
         for k in kids {
             assert_eq!(proc_ids(k, "Uid"), vec![uid; 4], "worker {k}");
         }
+        // on_init ran as its own user.
+        let log = s.log();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("on_init") && l.contains(&format!(" {u} "))),
+            "{log}"
+        );
         // Upload files are given to the worker's user, still 0600.
         assert_eq!(j["modes"], serde_json::json!(["600"]), "{j}");
         assert_eq!(j["owners"], serde_json::json!([uid]), "{j}");
@@ -265,8 +301,7 @@ fn server_user_problems_are_config_errors_at_start() {
         assert_eq!(code, Some(1), "{out}");
         assert!(out.contains(key) && out.contains(says), "{out}");
     }
-    if !is_root() {
-        eprintln!("skipped the rest: it needs the tests to run as root");
+    if !need_root() {
         return;
     }
     // The user cannot reach the app: one error naming the directory, before
@@ -316,4 +351,52 @@ fn server_user_problems_are_config_errors_at_start() {
         text.contains("server.user") && text.contains("needs rr to start as root"),
         "{text}"
     );
+}
+
+/// Names under the temp dir that another local user took first (a link, a
+/// directory of theirs) neither stop the server nor redirect what it writes:
+/// the uploads and the PHP library go to fresh private dirs instead.
+#[test]
+fn squatted_temp_names_are_not_followed() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let a = app("sec-squat", "");
+    let tmp = a.dir.join("tmp");
+    let elsewhere = a.dir.join("elsewhere");
+    std::fs::create_dir_all(&tmp).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let me = proc_ids(std::process::id(), "Uid")[1];
+    std::os::unix::fs::symlink(&elsewhere, tmp.join(format!("rustrunner-uploads-{me}"))).unwrap();
+    if is_root() {
+        // A directory of somebody else's where the PHP library would go.
+        let lib = tmp.join(format!("rustrunner-{me}"));
+        std::fs::create_dir(&lib).unwrap();
+        std::fs::set_permissions(&lib, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let (uid, gid) = nobody();
+        std::os::unix::fs::chown(&lib, Some(uid), Some(gid)).unwrap();
+    }
+    let tmp_s = tmp.display().to_string();
+    let mut s = a.serve_env(&[], &[("TMPDIR", tmp_s.as_str()), ("XDG_RUNTIME_DIR", "")]);
+    let r = s.post("/up", "multipart/form-data; boundary=B", UPLOAD);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let j = r.json();
+    assert_eq!(j["contents"], serde_json::json!(["secret"]), "{j}");
+    assert_eq!(j["dirs"], serde_json::json!(["700"]), "{j}");
+    assert_eq!(
+        std::fs::read_dir(&elsewhere).unwrap().count(),
+        0,
+        "nothing may be written through the link"
+    );
+    let log = s.log();
+    assert!(log.contains("using") && log.contains("instead"), "{log}");
+    if is_root() {
+        assert!(log.contains("the PHP library goes to"), "{log}");
+        let lib = tmp.join(format!("rustrunner-{me}"));
+        assert_eq!(
+            std::fs::read_dir(&lib).unwrap().count(),
+            0,
+            "nothing in the squatted dir"
+        );
+        assert_ne!(std::fs::metadata(&lib).unwrap().uid(), me);
+    }
+    s.stop();
 }

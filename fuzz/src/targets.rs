@@ -303,6 +303,7 @@ pub fn request_context(data: &[u8]) {
         forbid: vec![".php".into()],
         allow: Vec::new(),
         owner: None,
+        dir_fd: None,
     };
     let mut uploads_json = String::new();
     RT.with(|rt| {

@@ -56,6 +56,9 @@ pub struct UploadsConfig {
     /// Not a config key: with `server.user` and process workers, upload
     /// files are given to that (uid, gid), as RoadRunner does.
     pub owner: Option<(u32, u32)>,
+    /// Not a config key: the dir, opened at start; files are made relative
+    /// to it (a root server must not follow a path the workers can change).
+    pub dir_fd: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -295,6 +298,7 @@ pub fn parse(root: &Value) -> KeyResult<HttpConfig> {
                 forbid: string_list(get(u, "forbid"), "http.uploads.forbid")?,
                 allow: string_list(get(u, "allow"), "http.uploads.allow")?,
                 owner: None,
+                dir_fd: None,
             }
         }
         None => UploadsConfig::default(),

@@ -8,17 +8,30 @@ use super::request::{fetch_indexes, form_tree};
 use crate::config::http::UploadsConfig;
 use bytes::Bytes;
 use serde_json::{Map, Value};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 /// Deletes the request's temporary files when dropped.
 #[derive(Default)]
-pub struct UploadGuard(Vec<PathBuf>);
+pub struct UploadGuard {
+    files: Vec<PathBuf>,
+    /// The uploads dir, held open: names are removed relative to it.
+    dir: Option<Arc<OwnedFd>>,
+}
 
 impl Drop for UploadGuard {
     fn drop(&mut self) {
-        for p in &self.0 {
-            if let Err(e) = std::fs::remove_file(p) {
+        for p in &self.files {
+            let res = match (&self.dir, p.file_name()) {
+                (Some(dir), Some(name)) => {
+                    nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
+                        .map_err(std::io::Error::from)
+                }
+                _ => std::fs::remove_file(p),
+            };
+            if let Err(e) = res {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(path = %p.display(), "cannot delete an uploaded file: {e}");
                 }
@@ -74,7 +87,10 @@ where
     let mut mp = multer::Multipart::new(stream, boundary);
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut files: Vec<(String, Value)> = Vec::new();
-    let mut guard = UploadGuard::default();
+    let mut guard = UploadGuard {
+        files: Vec::new(),
+        dir: cfg.dir_fd.clone(),
+    };
     while let Some(mut field) = mp.next_field().await.map_err(multer_error)? {
         let name = field.name().unwrap_or("").to_string();
         let Some(file_name) = field.file_name().map(str::to_string) else {
@@ -99,14 +115,14 @@ where
             while field.chunk().await.map_err(multer_error)?.is_some() {}
             (8, 0u64, String::new())
         } else {
-            match create_temp(&dir, cfg.owner).await {
+            match create_temp(&dir, cfg.dir_fd.as_deref(), cfg.owner).await {
                 Err(e) => {
                     tracing::warn!(dir = %dir.display(), "cannot create an upload file: {e}");
                     while field.chunk().await.map_err(multer_error)?.is_some() {}
                     (6, 0, String::new())
                 }
                 Ok((path, mut file)) => {
-                    guard.0.push(path.clone());
+                    guard.files.push(path.clone());
                     let mut size = 0u64;
                     let mut failed = false;
                     while let Some(c) = field.chunk().await.map_err(multer_error)? {
@@ -148,10 +164,14 @@ where
 
 async fn create_temp(
     dir: &Path,
+    dir_fd: Option<&OwnedFd>,
     owner: Option<(u32, u32)>,
 ) -> std::io::Result<(PathBuf, tokio::fs::File)> {
     use std::hash::{BuildHasher, Hasher};
-    for _ in 0..16 {
+    let mut recreated = false;
+    let mut tries = 0;
+    while tries < 16 {
+        tries += 1;
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
         h.write_u128(
             std::time::SystemTime::now()
@@ -159,14 +179,36 @@ async fn create_temp(
                 .unwrap_or_default()
                 .as_nanos(),
         );
-        let path = dir.join(format!("upload{}", h.finish() % 10_000_000_000));
-        match tokio::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600) // readable by the server's user only
-            .open(&path)
-            .await
-        {
+        let name = format!("upload{}", h.finish() % 10_000_000_000);
+        let path = dir.join(&name);
+        let opened = match dir_fd {
+            // Relative to the dir opened at start: a swap of its path (or of
+            // a parent) for a link cannot send the file elsewhere.
+            Some(fd) => {
+                use nix::fcntl::OFlag;
+                nix::fcntl::openat(
+                    fd,
+                    name.as_str(),
+                    OFlag::O_WRONLY
+                        | OFlag::O_CREAT
+                        | OFlag::O_EXCL
+                        | OFlag::O_NOFOLLOW
+                        | OFlag::O_CLOEXEC,
+                    nix::sys::stat::Mode::from_bits_truncate(0o600),
+                )
+                .map(|fd| tokio::fs::File::from_std(std::fs::File::from(fd)))
+                .map_err(std::io::Error::from)
+            }
+            None => {
+                tokio::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600) // readable by the server's user only
+                    .open(&path)
+                    .await
+            }
+        };
+        match opened {
             Ok(f) => {
                 if let Some((uid, gid)) = owner {
                     // Still 0600: readable by the worker's user only.
@@ -178,6 +220,17 @@ async fn create_temp(
                 return Ok((path, f));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound && dir_fd.is_none() && !recreated =>
+            {
+                // A temp cleaner removed the (idle) dir: make it again, private.
+                recreated = true;
+                tries -= 1;
+                let mut b = std::fs::DirBuilder::new();
+                std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+                b.create(dir)?;
+                tracing::info!(dir = %dir.display(), "the uploads dir was gone; created it again (0700)");
+            }
             Err(e) => return Err(e),
         }
     }

@@ -198,9 +198,18 @@ impl Acceptor {
                     .map_err(|e| format!("server.relay: cannot listen on unix://{path}: {e}"))?;
                 if let Some((uid, gid)) = user {
                     // Connecting needs write permission on the socket file.
-                    std::os::unix::fs::chown(path, Some(uid), Some(gid)).map_err(|e| {
+                    // lchown: a link swapped in meanwhile is not followed.
+                    use std::os::unix::fs::FileTypeExt;
+                    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).map_err(|e| {
                         format!("server.relay: cannot give unix://{path} to uid {uid}: {e}")
                     })?;
+                    let is_socket =
+                        std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket());
+                    if !is_socket {
+                        return Err(format!(
+                            "server.relay: unix://{path} was replaced while starting"
+                        ));
+                    }
                 }
                 acc.accept_in_background(shared, move || {
                     let s = l.accept().ok()?.0;
