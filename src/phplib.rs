@@ -28,10 +28,17 @@ pub fn install(shared: bool) -> std::io::Result<PathBuf> {
     // auto_prepend_file. When somebody else took the name, a fresh one.
     let mut root = base.join(format!("rustrunner-{uid}"));
     if let Err(e) = create_private_dir(&root) {
-        let alt = base.join(format!("rustrunner-{uid}-{:08x}", std::process::id()));
-        create_private_dir(&alt).map_err(|_| e)?;
+        let alt = (0..8)
+            .map(|_| {
+                base.join(format!(
+                    "rustrunner-{uid}-{:08x}",
+                    crate::user::random_u32()
+                ))
+            })
+            .find(|alt| !alt.exists() && create_private_dir(alt).is_ok())
+            .ok_or(e)?;
         tracing::warn!(
-            "{}; the PHP library goes to {} instead",
+            "{}: taken by somebody else; the PHP library goes to {} instead",
             root.display(),
             alt.display()
         );

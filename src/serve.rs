@@ -200,11 +200,20 @@ fn process_spec(cfg: &Config, is_php: bool, run_as: Option<&RunAs>) -> Result<Wo
     args.extend(given.iter().cloned());
     if let Some(who) = run_as {
         user_can(cfg, who, &cfg.dir, Need::ReadDir)?;
-        user_can_run(cfg, who, &program)?;
-        for a in &args {
-            if let Some(so) = a.strip_prefix("zend_extension=") {
-                user_can(cfg, who, Path::new(so), Need::Read)?;
+        let path = env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| v.as_str());
+        user_can_run(cfg, who, &program, path)?;
+        if program != cfg.server.command[0] {
+            // Our PHP, with the OPcache we pointed it at.
+            if let Some(so) = opcache_extension() {
+                user_can(cfg, who, &so, Need::Read)?;
             }
+        }
+        if let Relay::Unix(sock) = &relay {
+            relay_dir_is_safe(cfg, who, Path::new(sock))?;
         }
     }
     Ok(WorkerSpec {
@@ -223,29 +232,28 @@ fn process_spec(cfg: &Config, is_php: bool, run_as: Option<&RunAs>) -> Result<Wo
     })
 }
 
-/// The files exec may run for `program` started in `dir`: the program
-/// itself when it has a slash (relative to `dir`, where the worker starts),
-/// else every file of that name on PATH, in order.
-fn program_candidates(program: &str, dir: &Path) -> Vec<std::path::PathBuf> {
+/// The files exec may run for `program` started in `dir` with `path` as
+/// PATH: the program itself when it has a slash (relative to `dir`, where
+/// the worker starts), else every file of that name on PATH, in order.
+fn program_candidates(program: &str, dir: &Path, path: Option<&str>) -> Vec<std::path::PathBuf> {
     if program.contains('/') {
         return vec![dir.join(program)];
     }
-    std::env::var_os("PATH")
-        .map(|path| {
-            std::env::split_paths(&path)
-                .map(|d| dir.join(d).join(program))
-                .filter(|p| p.is_file())
-                .collect()
-        })
-        .unwrap_or_default()
+    path.map(|path| {
+        std::env::split_paths(path)
+            .map(|d| dir.join(d).join(program))
+            .filter(|p| p.is_file())
+            .collect()
+    })
+    .unwrap_or_default()
 }
 
-/// Can `who` run `program`? As exec does for that user: the first
-/// candidate it can execute wins. Nothing found is left to the spawn's own
-/// error.
-fn user_can_run(cfg: &Config, who: &RunAs, program: &str) -> Result<()> {
+/// Can `who` run `program`? As exec does for that user with the workers'
+/// PATH: the first candidate it can execute wins. Nothing found is left to
+/// the spawn's own error.
+fn user_can_run(cfg: &Config, who: &RunAs, program: &str, path: Option<&str>) -> Result<()> {
     let mut first_error = None;
-    for p in program_candidates(program, &cfg.dir) {
+    for p in program_candidates(program, &cfg.dir, path) {
         match user::check_access(who, &p, Need::Execute) {
             Ok(()) => return Ok(()),
             Err(m) => {
@@ -260,6 +268,42 @@ fn user_can_run(cfg: &Config, who: &RunAs, program: &str) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// A `unix://` relay socket is created by root and then given to the
+/// workers' user: in a folder that user may write, the user could swap the
+/// path between the two steps. Refused, with the fix in the message.
+fn relay_dir_is_safe(cfg: &Config, who: &RunAs, sock: &Path) -> Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    // Bound relative to rr's working directory, as the acceptor does.
+    let full = std::path::absolute(sock).unwrap_or_else(|_| sock.to_path_buf());
+    let parent = full
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("/"));
+    let Ok(meta) = std::fs::metadata(parent) else {
+        return Ok(()); // the bind reports it
+    };
+    let mode = meta.permissions().mode();
+    let writable = if meta.uid() == who.uid {
+        mode & 0o200 != 0
+    } else if meta.gid() == who.gid {
+        mode & 0o020 != 0
+    } else {
+        mode & 0o002 != 0
+    };
+    let sticky_not_theirs = mode & 0o1000 != 0 && meta.uid() != who.uid;
+    if writable && !sticky_not_theirs {
+        bail!(
+            "config error in {}: server.relay: user {:?} may write to {}, where the relay socket \
+             is created as root and then given to that user; put the socket in a folder only \
+             root may write (or use pipes or tcp)",
+            cfg.file.display(),
+            who.name,
+            parent.display()
+        );
+    }
+    Ok(())
 }
 
 /// `server.user` must be able to do `need` with `path`; a config error
@@ -334,7 +378,7 @@ fn default_uploads_dir(owner: (u32, u32)) -> Result<(std::path::PathBuf, std::os
         let alt = base.join(format!(
             "rustrunner-uploads-{}-{:08x}",
             owner.0,
-            random_u32()
+            user::random_u32()
         ));
         if alt.exists() {
             continue;
@@ -348,18 +392,6 @@ fn default_uploads_dir(owner: (u32, u32)) -> Result<(std::path::PathBuf, std::os
         }
     }
     bail!("uploads: {first}; set http.uploads.dir to a directory of your own")
-}
-
-fn random_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.finish() as u32
 }
 
 /// PHP_BINARY inside workers: a `php` next to `rr` (the image's hard link,
@@ -493,7 +525,6 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
     };
     prepare_uploads(&mut cfg, run_as.as_ref(), process)?;
     let mut engine = None;
-    let mut engine_start = None;
     let spec = if process {
         process_spec(&cfg, php_cmd.is_ok(), run_as.as_ref())?
     } else {
@@ -535,10 +566,18 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             ini_path: cmd.ini_path.clone(),
             worker_functions: true,
         };
-        // Started later: after the listeners are bound, on_init has run and
-        // (with server.user) root was dropped, so no PHP code, not even an
-        // extension's start-up or opcache.preload, runs as root.
-        engine_start = Some((ini, opts));
+        if let Some(who) = &run_as {
+            // PHP starts as root, as php-fpm's master does (extensions load
+            // and start up), and the server drops root before any request
+            // code runs. opcache.preload is app code: PHP runs it in a child
+            // switched to this user when preload_user is set (also for the
+            // "cli" SAPI name, which PHP >= 8.3 would otherwise let run it
+            // as root).
+            ini.push_str(&format!("opcache.preload_user={}\n", who.name));
+        }
+        engine =
+            Some(Engine::start_with(&ini, &opts).map_err(|e| anyhow!("PHP failed to start: {e}"))?);
+        tracing::debug!(php = %Engine::version(), "PHP engine started");
         let mut argv = vec![cmd.script.clone()];
         argv.extend(cmd.args.iter().cloned());
         WorkerSpec {
@@ -609,12 +648,6 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
                 gid = who.gid,
                 "server.user: the server and its thread workers now run as this user"
             );
-        }
-        if let Some((ini, o)) = engine_start.take() {
-            engine = Some(
-                Engine::start_with(&ini, &o).map_err(|e| anyhow!("PHP failed to start: {e}"))?,
-            );
-            tracing::debug!(php = %Engine::version(), "PHP engine started");
         }
         let pool_cfg = cfg.http.pool.clone();
         let pool = tokio::task::spawn_blocking(move || Pool::start(spec, pool_cfg))

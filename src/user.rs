@@ -79,6 +79,9 @@ pub fn drop_process(who: &RunAs) -> Result<(), String> {
 
 /// Every thread runs as `who` (all four uids and gids), with no
 /// supplementary group and no capability, and root cannot be taken back.
+/// glibc skips threads that are exiting; such a thread may still show the
+/// old ids for a moment, so a mismatch is read again before it counts, and
+/// threads that are gone or dead are skipped.
 fn verify_dropped(who: &RunAs) -> Result<(), String> {
     if nix::unistd::setuid(Uid::from_raw(0)).is_ok() {
         return Err("setuid(0) still works".into());
@@ -88,40 +91,66 @@ fn verify_dropped(who: &RunAs) -> Result<(), String> {
     let mut seen = 0;
     for t in tasks.flatten() {
         let path = t.path().join("status");
-        let Ok(status) = std::fs::read_to_string(&path) else {
-            continue; // the thread ended meanwhile
-        };
-        seen += 1;
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| {
-                    l.strip_prefix(name)
-                        .map(|v| v.split_whitespace().collect::<Vec<_>>())
-                })
-                .unwrap_or_default()
-        };
-        let uid = who.uid.to_string();
-        let gid = who.gid.to_string();
-        if field("Uid:").iter().any(|v| *v != uid) || field("Gid:").iter().any(|v| *v != gid) {
-            return Err(format!("{} still has other ids", path.display()));
-        }
-        if !field("Groups:").is_empty() {
-            return Err(format!("{} still has supplementary groups", path.display()));
-        }
-        for cap in ["CapPrm:", "CapEff:", "CapAmb:"] {
-            if field(cap)
-                .iter()
-                .any(|v| !v.trim_start_matches('0').is_empty())
-            {
-                return Err(format!("{} still has capabilities ({cap})", path.display()));
+        let mut verdict = thread_dropped(&path, who);
+        for _ in 0..40 {
+            if !matches!(verdict, Some(Err(_))) {
+                break;
             }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            verdict = thread_dropped(&path, who);
+        }
+        match verdict {
+            None => {} // gone or dead
+            Some(Ok(())) => seen += 1,
+            Some(Err(e)) => return Err(e),
         }
     }
     if seen == 0 {
         return Err("no thread could be checked in /proc/self/task".into());
     }
     Ok(())
+}
+
+/// One thread's verdict; None when it is gone or a zombie.
+fn thread_dropped(path: &Path, who: &RunAs) -> Option<Result<(), String>> {
+    let status = std::fs::read_to_string(path).ok()?;
+    let field = |name: &str| -> Vec<&str> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().collect())
+            .unwrap_or_default()
+    };
+    if field("State:")
+        .first()
+        .is_some_and(|s| *s == "Z" || *s == "X")
+    {
+        return None;
+    }
+    let uid = who.uid.to_string();
+    let gid = who.gid.to_string();
+    let ids_ok = |v: Vec<&str>, want: &str| v.len() == 4 && v.iter().all(|x| *x == want);
+    if !ids_ok(field("Uid:"), &uid) || !ids_ok(field("Gid:"), &gid) {
+        return Some(Err(format!("{} still has other ids", path.display())));
+    }
+    if !field("Groups:").is_empty() {
+        return Some(Err(format!(
+            "{} still has supplementary groups",
+            path.display()
+        )));
+    }
+    for cap in ["CapPrm:", "CapEff:", "CapAmb:"] {
+        if field(cap)
+            .iter()
+            .any(|v| !v.trim_start_matches('0').is_empty())
+        {
+            return Some(Err(format!(
+                "{} still has capabilities ({cap})",
+                path.display()
+            )));
+        }
+    }
+    Some(Ok(()))
 }
 
 /// What a user needs to do with a path.
@@ -162,7 +191,8 @@ fn mode_bits_access(who: &RunAs, path: &Path, need: Need) -> Result<(), String> 
 }
 
 /// [`mode_bits_access`], with the kernel's word when the mode bits say no:
-/// `test(1)` run as the user sees ACLs too.
+/// `test(1)` run as the user sees ACLs too. (An ACL that denies what the
+/// mode bits allow is not seen.)
 pub fn check_access(who: &RunAs, path: &Path, need: Need) -> Result<(), String> {
     let verdict = mode_bits_access(who, path, need);
     if verdict.is_err() && kernel_allows(who, path, need) == Some(true) {
@@ -172,28 +202,37 @@ pub fn check_access(who: &RunAs, path: &Path, need: Need) -> Result<(), String> 
 }
 
 fn kernel_allows(who: &RunAs, path: &Path, need: Need) -> Option<bool> {
-    use std::os::unix::process::CommandExt;
     let test = Path::new("/usr/bin/test");
     if !test.is_file() {
         return None;
     }
-    let p = path.as_os_str();
-    let args: Vec<&std::ffi::OsStr> = match need {
-        Need::Read => vec!["-r".as_ref(), p],
-        Need::Execute => vec!["-x".as_ref(), p],
-        Need::ReadDir => vec!["-r".as_ref(), p, "-a".as_ref(), "-x".as_ref(), p],
-        Need::WriteDir => vec!["-w".as_ref(), p, "-a".as_ref(), "-x".as_ref(), p],
+    // Absolute, so it never reads as an option or an operator.
+    let Ok(full) = std::fs::canonicalize(path) else {
+        return Some(false);
     };
-    let status = std::process::Command::new(test)
-        .args(args)
-        .uid(who.uid)
-        .gid(who.gid)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .ok()?;
-    Some(status.success())
+    let flags: &[&str] = match need {
+        Need::Read => &["-r"],
+        Need::Execute => &["-x"],
+        Need::ReadDir => &["-r", "-x"],
+        Need::WriteDir => &["-w", "-x"],
+    };
+    for flag in flags {
+        use std::os::unix::process::CommandExt;
+        let status = std::process::Command::new(test)
+            .arg(flag)
+            .arg(&full)
+            .uid(who.uid)
+            .gid(who.gid)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        if !status.success() {
+            return Some(false);
+        }
+    }
+    Some(true)
 }
 
 /// The permission bits (`rwx` as 0o7) that apply to `who` on `meta`.
@@ -281,6 +320,19 @@ pub fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, String> {
         nix::sys::stat::Mode::empty(),
     )
     .map_err(|e| format!("cannot open {}: {e}", dir.display()))
+}
+
+/// A hard-to-guess number for fresh directory names.
+pub fn random_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish() as u32
 }
 
 /// The uid and primary gid this process runs as.

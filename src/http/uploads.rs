@@ -16,15 +16,15 @@ use tokio::io::AsyncWriteExt;
 /// Deletes the request's temporary files when dropped.
 #[derive(Default)]
 pub struct UploadGuard {
-    files: Vec<PathBuf>,
-    /// The uploads dir, held open: names are removed relative to it.
-    dir: Option<Arc<OwnedFd>>,
+    /// Each file, with the uploads dir it was made in (held open: names
+    /// are removed relative to it).
+    files: Vec<(PathBuf, Option<Arc<OwnedFd>>)>,
 }
 
 impl Drop for UploadGuard {
     fn drop(&mut self) {
-        for p in &self.files {
-            let res = match (&self.dir, p.file_name()) {
+        for (p, dir) in &self.files {
+            let res = match (dir, p.file_name()) {
                 (Some(dir), Some(name)) => {
                     nix::unistd::unlinkat(dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir)
                         .map_err(std::io::Error::from)
@@ -87,10 +87,7 @@ where
     let mut mp = multer::Multipart::new(stream, boundary);
     let mut fields: Vec<(String, String)> = Vec::new();
     let mut files: Vec<(String, Value)> = Vec::new();
-    let mut guard = UploadGuard {
-        files: Vec::new(),
-        dir: cfg.dir_fd.clone(),
-    };
+    let mut guard = UploadGuard::default();
     while let Some(mut field) = mp.next_field().await.map_err(multer_error)? {
         let name = field.name().unwrap_or("").to_string();
         let Some(file_name) = field.file_name().map(str::to_string) else {
@@ -115,14 +112,14 @@ where
             while field.chunk().await.map_err(multer_error)?.is_some() {}
             (8, 0u64, String::new())
         } else {
-            match create_temp(&dir, cfg.dir_fd.as_deref(), cfg.owner).await {
+            match create_temp(&dir, cfg.dir_fd.clone(), cfg.owner).await {
                 Err(e) => {
                     tracing::warn!(dir = %dir.display(), "cannot create an upload file: {e}");
                     while field.chunk().await.map_err(multer_error)?.is_some() {}
                     (6, 0, String::new())
                 }
-                Ok((path, mut file)) => {
-                    guard.files.push(path.clone());
+                Ok((path, mut file, dir_fd)) => {
+                    guard.files.push((path.clone(), dir_fd));
                     let mut size = 0u64;
                     let mut failed = false;
                     while let Some(c) = field.chunk().await.map_err(multer_error)? {
@@ -162,13 +159,15 @@ where
     })
 }
 
+/// A new `upload*` file in the uploads dir, 0600 (given to `owner` when
+/// set), with the dir it was made in.
 async fn create_temp(
     dir: &Path,
-    dir_fd: Option<&OwnedFd>,
+    mut dir_fd: Option<Arc<OwnedFd>>,
     owner: Option<(u32, u32)>,
-) -> std::io::Result<(PathBuf, tokio::fs::File)> {
+) -> std::io::Result<(PathBuf, tokio::fs::File, Option<Arc<OwnedFd>>)> {
     use std::hash::{BuildHasher, Hasher};
-    let mut recreated = false;
+    let mut remade = false;
     let mut tries = 0;
     while tries < 16 {
         tries += 1;
@@ -181,7 +180,7 @@ async fn create_temp(
         );
         let name = format!("upload{}", h.finish() % 10_000_000_000);
         let path = dir.join(&name);
-        let opened = match dir_fd {
+        let opened = match &dir_fd {
             // Relative to the dir opened at start: a swap of its path (or of
             // a parent) for a link cannot send the file elsewhere.
             Some(fd) => {
@@ -213,28 +212,57 @@ async fn create_temp(
                 if let Some((uid, gid)) = owner {
                     // Still 0600: readable by the worker's user only.
                     if let Err(e) = std::os::unix::fs::fchown(&f, Some(uid), Some(gid)) {
-                        let _ = tokio::fs::remove_file(&path).await;
+                        drop(UploadGuard {
+                            files: vec![(path, dir_fd)],
+                        });
                         return Err(e);
                     }
                 }
-                return Ok((path, f));
+                return Ok((path, f, dir_fd));
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e)
-                if e.kind() == std::io::ErrorKind::NotFound && dir_fd.is_none() && !recreated =>
-            {
-                // A temp cleaner removed the (idle) dir: make it again, private.
-                recreated = true;
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && dir_fd.is_some() && !remade => {
+                // A temp cleaner removed the (idle) dir the server holds.
+                remade = true;
                 tries -= 1;
-                let mut b = std::fs::DirBuilder::new();
-                std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-                b.create(dir)?;
-                tracing::info!(dir = %dir.display(), "the uploads dir was gone; created it again (0700)");
+                dir_fd = Some(Arc::new(remake_dir(dir, owner)?));
+                tracing::info!(dir = %dir.display(), "the uploads dir was gone; made it again (0700)");
             }
             Err(e) => return Err(e),
         }
     }
     Err(std::io::Error::other("no free temporary file name"))
+}
+
+/// The uploads dir again, private as at start: created 0700 (given to
+/// `owner`), never through a link, and only used when it belongs to the
+/// workers' user.
+fn remake_dir(dir: &Path, owner: Option<(u32, u32)>) -> std::io::Result<OwnedFd> {
+    use nix::fcntl::OFlag;
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let created = match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+        Err(e) => return Err(e),
+    };
+    let fd = nix::fcntl::open(
+        dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let f = std::fs::File::from(fd);
+    if let (true, Some((uid, gid))) = (created, owner) {
+        std::os::unix::fs::fchown(&f, Some(uid), Some(gid))?;
+    }
+    let meta = f.metadata()?;
+    let want = owner.map_or_else(|| nix::unistd::geteuid().as_raw(), |(uid, _)| uid);
+    if meta.uid() != want || meta.permissions().mode() & 0o077 != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is no longer a private dir of uid {want}",
+            dir.display()
+        )));
+    }
+    Ok(f.into())
 }
 
 /// RoadRunner's upload tree: `file` → the first file of that name, `f[]` →
