@@ -324,15 +324,7 @@ pub fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, String> {
 
 /// A hard-to-guess number for fresh directory names.
 pub fn random_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.finish() as u32
+    crate::http::random_u64() as u32
 }
 
 /// The uid and primary gid this process runs as.

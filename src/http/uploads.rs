@@ -166,19 +166,11 @@ async fn create_temp(
     mut dir_fd: Option<Arc<OwnedFd>>,
     owner: Option<(u32, u32)>,
 ) -> std::io::Result<(PathBuf, tokio::fs::File, Option<Arc<OwnedFd>>)> {
-    use std::hash::{BuildHasher, Hasher};
     let mut remade = false;
     let mut tries = 0;
     while tries < 16 {
         tries += 1;
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_nanos(),
-        );
-        let name = format!("upload{}", h.finish() % 10_000_000_000);
+        let name = format!("upload{}", random_u64() % 10_000_000_000);
         let path = dir.join(&name);
         let opened = match &dir_fd {
             // Relative to the dir opened at start: a swap of its path (or of
@@ -232,6 +224,20 @@ async fn create_temp(
         }
     }
     Err(std::io::Error::other("no free temporary file name"))
+}
+
+/// A hard-to-guess number (randomly keyed SipHash of the time) for fresh
+/// file and directory names.
+pub(crate) fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.finish()
 }
 
 /// The uploads dir again, private as at start: created 0700 (given to

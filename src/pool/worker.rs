@@ -357,24 +357,8 @@ impl WorkerHost {
             return;
         }
         if f.flags & frame::ERROR != 0 {
-            let msg = String::from_utf8_lossy(&f.payload).into_owned();
-            if self.stream.take().is_some() {
-                // Dropping the body sender without End cuts the response.
-                tracing::warn!(
-                    worker = self.id,
-                    "worker error during a streamed response: {msg}"
-                );
-                self.finish_exec();
-            } else if self.job.is_some() {
-                tracing::warn!(worker = self.id, "worker error: {msg}");
-                self.fail_job(JobError::Soft(msg));
-            } else {
-                tracing::warn!(
-                    worker = self.id,
-                    "worker sent an error while idle; discarding it and restarting the worker: {msg}"
-                );
-                self.leave_for(Reason::Protocol);
-            }
+            // The same as the native error(): see Host::error.
+            Host::error(self, &f.payload);
             return;
         }
         if f.stream & frame::PONG != 0 || f.stream & frame::STOP != 0 {
@@ -855,7 +839,7 @@ impl Host for WorkerHost {
         } else {
             tracing::warn!(
                 worker = self.id,
-                "worker error while idle; discarding it and restarting the worker: {msg}"
+                "worker sent an error while idle; discarding it and restarting the worker: {msg}"
             );
             self.leave_for(Reason::Protocol);
         }
