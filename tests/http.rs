@@ -668,7 +668,7 @@ fn streaming_and_client_abort() {
         assert!(n > 0);
         drop(c);
         assert!(
-            wait_until(Duration::from_secs(20), || mark.exists()),
+            wait_until(Duration::from_secs(20), || mark_written(&mark)),
             "{api:?}: the worker never saw the stop:\n{}",
             s.log()
         );
@@ -1066,6 +1066,12 @@ fn config_errors_and_warnings() {
 
 /// tests/fixtures/http.php on `api` with two workers; `extra` holds more
 /// `http:` keys, indented by two spaces.
+/// The fixture's mark file holds its line: PHP's file_put_contents creates
+/// the file before it writes, so its mere existence is not enough.
+fn mark_written(mark: &std::path::Path) -> bool {
+    std::fs::read_to_string(mark).is_ok_and(|m| !m.is_empty())
+}
+
 fn two_worker_app(name: &str, api: Api, extra: &str) -> App {
     let yaml = format!(
         "version: \"3\"\nserver:\n  command: \"php http.php\"\n{}http:\n  address: 127.0.0.1:{{port}}\n{extra}  pool:\n    num_workers: 2\nlogs:\n  mode: development\n  level: debug\n",
@@ -1214,7 +1220,7 @@ fn stalled_stream_ends_at_the_write_timeout() {
         // timeout the stream ends and the worker is released.
         let (mut client, peak) = flood_a_stalled_client(&s, &mark);
         assert!(
-            wait_until(Duration::from_secs(60), || mark.exists()),
+            wait_until(Duration::from_secs(60), || mark_written(&mark)),
             "{api:?}: the stream never ended:\n{}",
             s.log()
         );
@@ -1283,7 +1289,7 @@ fn stalled_stream_ends_at_the_write_timeout() {
     let mut peak = 0;
     let ended = wait_until(Duration::from_secs(60), || {
         peak = peak.max(rss_kb(s.pid()));
-        mark.exists()
+        mark_written(&mark)
     });
     let _ = stalled.kill();
     let _ = stalled.wait();
