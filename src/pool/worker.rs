@@ -15,6 +15,7 @@ use super::state::{Reason, Status};
 use super::{Ctl, Shared};
 use crate::php::{Host, LogLevel, NativeRequest, PhpThread};
 use crate::relay::frame::{self, Decoder, Frame};
+use bytes::Bytes;
 use crossbeam_channel as cb;
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
@@ -395,8 +396,11 @@ impl WorkerHost {
             ));
             return;
         }
-        let (ctx, body) = f.payload.split_at(split);
-        if body.is_empty() && ctx == b"{\"stop\":true}" {
+        // Context and body as views of the frame's buffer: no copy.
+        let stream = f.stream;
+        let mut body = f.payload;
+        let ctx = body.split_to(split);
+        if body.is_empty() && ctx[..] == b"{\"stop\":true}"[..] {
             // $worker->stop(): this worker leaves; its request goes elsewhere.
             self.requeue_job();
             self.leave_for(Reason::WorkerStop);
@@ -410,15 +414,15 @@ impl WorkerHost {
             self.leave_for(Reason::Protocol);
             return;
         }
-        self.on_response_frame(f.stream, ctx, body);
-        if f.stream & frame::PING != 0 {
+        self.on_response_frame(stream, &ctx, body);
+        if stream & frame::PING != 0 {
             let pong = frame::encode(0, frame::PONG, &[], &[]);
             self.push_inbox(&pong);
         }
     }
 
     /// A response frame: a whole response, or one part of a streamed one.
-    fn on_response_frame(&mut self, stream_byte: u8, ctx: &[u8], body: &[u8]) {
+    fn on_response_frame(&mut self, stream_byte: u8, ctx: &[u8], body: Bytes) {
         let streaming = stream_byte & frame::STREAM != 0;
         if self.stream.is_some() {
             // A later part: its context (if repeated) is ignored, as by RoadRunner.
@@ -429,7 +433,7 @@ impl WorkerHost {
             self.reply(HttpResponse {
                 status: 200,
                 headers: vec![],
-                body: body.to_vec().into(),
+                body,
                 streamed: false,
             });
             return;
@@ -450,19 +454,20 @@ impl WorkerHost {
     /// One part of a response, from a relay frame or the native API: the
     /// whole response, a 1xx interim response, the head and first part of a
     /// streamed one (`streaming`), or a later part (`head` is None). Returns
-    /// false once the client went away (a stream should stop).
+    /// false once the client went away (a stream should stop). `body` is
+    /// handed on as it is (a relay frame's view, or the native API's copy).
     fn on_response_part(
         &mut self,
         streaming: bool,
         head: Option<(u16, Vec<(String, String)>)>,
-        body: &[u8],
+        body: Bytes,
     ) -> bool {
         if let Some(st) = self.stream.as_mut() {
             let mut stopped = None;
             if let Some(tx) = &st.events {
                 if !body.is_empty() {
                     // Waits while the client is behind (bounded hand-off).
-                    let part = ResponseEvent::Data(bytes::Bytes::copy_from_slice(body));
+                    let part = ResponseEvent::Data(body);
                     let stop = Some(&self.shared.shutting_down);
                     if let Err(e) = tx.send(part, self.exec_deadline, stop) {
                         st.events = None;
@@ -532,7 +537,7 @@ impl WorkerHost {
         let resp = HttpResponse {
             status,
             headers,
-            body: body.to_vec().into(),
+            body,
             streamed: streaming && events.is_some(),
         };
         if !streaming {
@@ -761,7 +766,7 @@ impl Host for WorkerHost {
         self.mode = Mode::Native;
         if self.stream.is_some() {
             // A streamed response the script never finished ends here.
-            self.on_response_part(false, None, b"");
+            self.on_response_part(false, None, Bytes::new());
         }
         if self.job.is_some() {
             tracing::warn!(
@@ -818,8 +823,9 @@ impl Host for WorkerHost {
             );
             return false;
         }
+        // A native response's body is copied once, out of PHP's memory.
         if self.stream.is_some() {
-            return self.on_response_part(more, None, body);
+            return self.on_response_part(more, None, Bytes::copy_from_slice(body));
         }
         if !(100..=599).contains(&status) {
             self.fail_job(JobError::BadResponse(format!(
@@ -836,6 +842,7 @@ impl Host for WorkerHost {
                 )
             })
             .collect();
+        let body = Bytes::copy_from_slice(body);
         self.on_response_part(more, Some((status as u16, headers)), body)
     }
 
