@@ -15,8 +15,9 @@ use super::state::{Reason, Status};
 use super::{Ctl, Shared};
 use crate::php::{Host, LogLevel, NativeRequest, PhpThread};
 use crate::relay::frame::{self, Decoder, Frame};
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use crossbeam_channel as cb;
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -39,9 +40,10 @@ pub(super) struct WorkerHost {
     ctl: cb::Receiver<Ctl>,
     mode: Mode,
     env: Vec<(Vec<u8>, CString)>,
-    /// server → worker bytes not yet read by PHP.
-    inbox: Vec<u8>,
-    inbox_pos: usize,
+    /// server → worker bytes not yet read by PHP, in order, none empty:
+    /// frames we encoded, and a request's body as hyper gave it (read
+    /// straight into PHP's buffer, never copied into a frame buffer first).
+    inbox: VecDeque<Bytes>,
     decoder: Decoder,
     pub(super) job: Option<Job>,
     /// The request frame was sent / the request handed over.
@@ -91,8 +93,7 @@ impl WorkerHost {
             ctl,
             mode: Mode::Undecided,
             env,
-            inbox: Vec::new(),
-            inbox_pos: 0,
+            inbox: VecDeque::new(),
             decoder: Decoder::new(0),
             job: None,
             ready: false,
@@ -416,8 +417,7 @@ impl WorkerHost {
         }
         self.on_response_frame(stream, &ctx, body);
         if stream & frame::PING != 0 {
-            let pong = frame::encode(0, frame::PONG, &[], &[]);
-            self.push_inbox(&pong);
+            self.push_inbox(frame::encode(0, frame::PONG, &[], &[]));
         }
     }
 
@@ -496,8 +496,7 @@ impl WorkerHost {
                     ),
                 }
                 if self.mode == Mode::Relay {
-                    let stop = frame::encode(0, frame::STOP, &[], &[]);
-                    self.push_inbox(&stop);
+                    self.push_inbox(frame::encode(0, frame::STOP, &[], &[]));
                 }
             }
             if !streaming {
@@ -551,8 +550,7 @@ impl WorkerHost {
                 && events.take().is_some()
                 && self.mode == Mode::Relay
             {
-                let stop = frame::encode(0, frame::STOP, &[], &[]);
-                self.push_inbox(&stop);
+                self.push_inbox(frame::encode(0, frame::STOP, &[], &[]));
             }
         }
         let alive = events.is_some();
@@ -577,12 +575,11 @@ impl WorkerHost {
         self.fail_job(JobError::WorkerFailed(msg));
     }
 
-    fn push_inbox(&mut self, bytes: &[u8]) {
-        if self.inbox_pos >= self.inbox.len() {
-            self.inbox.clear();
-            self.inbox_pos = 0;
+    fn push_inbox(&mut self, bytes: impl Into<Bytes>) {
+        let bytes = bytes.into();
+        if !bytes.is_empty() {
+            self.inbox.push_back(bytes);
         }
-        self.inbox.extend_from_slice(bytes);
     }
 }
 
@@ -646,9 +643,9 @@ impl Host for WorkerHost {
                 &[],
                 &[pid.as_bytes()],
             );
-            self.push_inbox(&f);
+            self.push_inbox(f);
         }
-        if self.inbox_pos >= self.inbox.len() {
+        if self.inbox.is_empty() {
             if self.stop_sent {
                 return 0;
             }
@@ -667,18 +664,23 @@ impl Host for WorkerHost {
                 );
                 self.fail_job(JobError::WorkerFailed("the worker did not answer".into()));
             }
-            self.inbox.clear();
-            self.inbox_pos = 0;
             match self.next_job() {
                 Some(job) => {
+                    // Header, options and context in one buffer (the first
+                    // 12 bytes never split); the body follows as it is.
                     let ctx = job.req.context_json();
-                    frame::encode_into(
-                        &mut self.inbox,
+                    let body = &job.req.body;
+                    let mut head = Vec::with_capacity(frame::HEADER_LEN + 4 + ctx.len());
+                    frame::encode_head(
+                        &mut head,
                         frame::CODEC_JSON,
                         0,
                         &[ctx.len() as u32],
-                        &[&ctx[..], &job.req.body[..]],
+                        ctx.len() + body.len(),
                     );
+                    head.extend_from_slice(&ctx);
+                    self.push_inbox(head);
+                    self.push_inbox(body.clone());
                     self.job = Some(job);
                 }
                 None => {
@@ -688,15 +690,26 @@ impl Host for WorkerHost {
                         &[],
                         &[b"{\"stop\":true}"],
                     );
-                    self.inbox.extend_from_slice(&f);
+                    self.push_inbox(f);
                     self.stop_sent = true;
                 }
             }
         }
-        let avail = &self.inbox[self.inbox_pos..];
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.inbox_pos += n;
+        // As much as fits, across segments: a read of a whole payload gets
+        // the whole payload, as from one contiguous buffer.
+        let mut n = 0;
+        while n < buf.len() {
+            let Some(seg) = self.inbox.front_mut() else {
+                break;
+            };
+            let k = seg.len().min(buf.len() - n);
+            buf[n..n + k].copy_from_slice(&seg[..k]);
+            seg.advance(k);
+            n += k;
+            if seg.is_empty() {
+                self.inbox.pop_front();
+            }
+        }
         n
     }
 
@@ -727,7 +740,7 @@ impl Host for WorkerHost {
     }
 
     fn relay_readable(&mut self) -> bool {
-        self.inbox_pos < self.inbox.len()
+        !self.inbox.is_empty()
     }
 
     fn getenv(&mut self, name: &[u8]) -> Option<&std::ffi::CStr> {

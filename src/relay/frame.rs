@@ -81,9 +81,18 @@ pub fn crc(header: &[u8]) -> u32 {
 /// Encode a frame into `out` (appending), in one contiguous buffer so the
 /// first 12 bytes are never split.
 pub fn encode_into(out: &mut Vec<u8>, flags: u8, stream: u8, options: &[u32], payload: &[&[u8]]) {
-    debug_assert!(options.len() <= MAX_OPTIONS);
     let len: usize = payload.iter().map(|p| p.len()).sum();
     out.reserve(HEADER_LEN + options.len() * 4 + len);
+    encode_head(out, flags, stream, options, len);
+    for p in payload {
+        out.extend_from_slice(p);
+    }
+}
+
+/// Encode a frame's header and options into `out` (appending), for a
+/// payload of `len` bytes the caller sends right after them.
+pub fn encode_head(out: &mut Vec<u8>, flags: u8, stream: u8, options: &[u32], len: usize) {
+    debug_assert!(options.len() <= MAX_OPTIONS);
     let start = out.len();
     out.push(0x10 | (3 + options.len() as u8));
     out.push(flags);
@@ -94,9 +103,6 @@ pub fn encode_into(out: &mut Vec<u8>, flags: u8, stream: u8, options: &[u32], pa
     out.push(0);
     for o in options {
         out.extend_from_slice(&o.to_le_bytes());
-    }
-    for p in payload {
-        out.extend_from_slice(p);
     }
 }
 
