@@ -323,6 +323,39 @@ fn garbage_on_stdout() {
 }
 
 #[test]
+fn relay_frames_in_pieces_and_together() {
+    // How a worker cuts its STDOUT into writes is not the protocol: a frame
+    // over many writes (its 12-byte header split too), several frames in
+    // one write, frames straddling writes all give the same response.
+    let pattern = |n: usize| (0..n).map(|i| i as u8).collect::<Vec<u8>>();
+    for api in [Api::Relay, Api::Process] {
+        let a = app("rawframes", api, "rawframes.php", "    num_workers: 1\n");
+        let s = a.serve();
+        for n in [0, 1, 8191, 8192 * 3 + 5, 5 * 1024 * 1024 + 3] {
+            let r = s.get(&format!("/split?n={n}"));
+            assert_eq!(r.status, 200, "{api:?} n={n}: {}", s.log());
+            assert_eq!(r.header("x-raw"), Some("yes"), "{api:?}");
+            assert_eq!(r.body.len(), n, "{api:?}");
+            assert!(r.body == pattern(n), "{api:?}: body differs for n={n}");
+        }
+        let r = s.get("/together");
+        assert_eq!(r.status, 200, "{api:?}: {}", s.log());
+        assert_eq!(r.text(), "one,two,three", "{api:?}");
+        let r = s.get("/straddle");
+        assert_eq!(r.status, 200, "{api:?}: {}", s.log());
+        let want: Vec<u8> = (0..40).flat_map(|i| pattern(100 + i)).collect();
+        assert!(r.body == want, "{api:?}: streamed body differs");
+        // The same worker still answers (no frame lost or left over).
+        let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let r = s.post("/echo", "application/octet-stream", &body);
+        assert_eq!(r.status, 200, "{api:?}: {}", s.log());
+        assert!(r.body == body, "{api:?}: echo differs");
+        assert_eq!(s.get("/").text(), "raw ok", "{api:?}");
+        assert!(!s.log().contains("protocol error"), "{}", s.log());
+    }
+}
+
+#[test]
 fn boot_failures_exit_1_with_php_message() {
     for (script, needle) in [
         ("failboot.php", "database unreachable at boot"),

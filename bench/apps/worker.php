@@ -1,5 +1,6 @@
 <?php
-// The benchmark worker: episode 0's loop, plus a 16 KB JSON and a POST echo.
+// The benchmark worker: episode 0's loop, plus a 16 KB JSON, a POST echo
+// and a 1 MiB response (bench/ab.py's big1m).
 declare(strict_types=1);
 
 use Nyholm\Psr7\Factory\Psr17Factory;
@@ -14,12 +15,16 @@ $worker = Worker::create();
 $factory = new Psr17Factory();
 $psr7 = new PSR7Worker($worker, $factory, $factory, $factory);
 $json = bench_json_16k();
+$big = str_repeat('0123456789abcdef', 65536);
 
 while ($request = $psr7->waitRequest()) {
     try {
         switch ($request->getUri()->getPath()) {
             case '/json':
                 $response = new Response(200, ['Content-Type' => 'application/json'], $json);
+                break;
+            case '/big':
+                $response = new Response(200, ['Content-Type' => 'application/octet-stream'], $big);
                 break;
             case '/echo':
                 $response = new Response(200, ['Content-Type' => 'application/octet-stream'], (string) $request->getBody());

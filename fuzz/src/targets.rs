@@ -199,7 +199,7 @@ pub fn rpc_decode(data: &[u8]) {
             flags,
             stream: 0,
             options,
-            payload: payload.to_vec(),
+            payload: bytes::Bytes::copy_from_slice(payload),
         }]
     };
     for f in frames {

@@ -121,29 +121,58 @@ impl<S: AsyncRead + Unpin> AsyncRead for ConnIo<S> {
     }
 }
 
+impl<S: AsyncWrite + Unpin> ConnIo<S> {
+    /// One write of hyper's: the interim bytes first, then `write` on the
+    /// socket, under the stall clock.
+    fn write_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        write: impl FnOnce(Pin<&mut S>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match self.drain_interim(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+            Poll::Pending => return Poll::Pending,
+        }
+        self.interim.0.lock().clean = false;
+        match write(Pin::new(&mut self.inner), cx) {
+            Poll::Ready(r) => {
+                self.stalled = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => match self.check_stall(cx) {
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                _ => Poll::Pending,
+            },
+        }
+    }
+}
+
 impl<S: AsyncWrite + Unpin> AsyncWrite for ConnIo<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        match this.drain_interim(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
-            Poll::Pending => return Poll::Pending,
-        }
-        this.interim.0.lock().clean = false;
-        match Pin::new(&mut this.inner).poll_write(cx, buf) {
-            Poll::Ready(r) => {
-                this.stalled = None;
-                Poll::Ready(r)
-            }
-            Poll::Pending => match this.check_stall(cx) {
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                _ => Poll::Pending,
-            },
-        }
+        self.get_mut()
+            .write_with(cx, |io, cx| io.poll_write(cx, buf))
+    }
+
+    /// Vectored writes pass through: hyper then queues a response body's
+    /// `Bytes` and hands them to `writev` as they are, instead of copying
+    /// every body into its own write buffer first (what it does for an IO
+    /// that says it cannot write vectored).
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut()
+            .write_with(cx, |io, cx| io.poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

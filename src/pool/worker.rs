@@ -15,7 +15,9 @@ use super::state::{Reason, Status};
 use super::{Ctl, Shared};
 use crate::php::{Host, LogLevel, NativeRequest, PhpThread};
 use crate::relay::frame::{self, Decoder, Frame};
+use bytes::{Buf, Bytes};
 use crossbeam_channel as cb;
+use std::collections::VecDeque;
 use std::ffi::CString;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -38,9 +40,10 @@ pub(super) struct WorkerHost {
     ctl: cb::Receiver<Ctl>,
     mode: Mode,
     env: Vec<(Vec<u8>, CString)>,
-    /// server → worker bytes not yet read by PHP.
-    inbox: Vec<u8>,
-    inbox_pos: usize,
+    /// server → worker bytes not yet read by PHP, in order, none empty:
+    /// frames we encoded, and a request's body as hyper gave it (read
+    /// straight into PHP's buffer, never copied into a frame buffer first).
+    inbox: VecDeque<Bytes>,
     decoder: Decoder,
     pub(super) job: Option<Job>,
     /// The request frame was sent / the request handed over.
@@ -90,8 +93,7 @@ impl WorkerHost {
             ctl,
             mode: Mode::Undecided,
             env,
-            inbox: Vec::new(),
-            inbox_pos: 0,
+            inbox: VecDeque::new(),
             decoder: Decoder::new(0),
             job: None,
             ready: false,
@@ -379,8 +381,11 @@ impl WorkerHost {
             ));
             return;
         }
-        let (ctx, body) = f.payload.split_at(split);
-        if body.is_empty() && ctx == b"{\"stop\":true}" {
+        // Context and body as views of the frame's buffer: no copy.
+        let stream = f.stream;
+        let mut body = f.payload;
+        let ctx = body.split_to(split);
+        if body.is_empty() && ctx[..] == b"{\"stop\":true}"[..] {
             // $worker->stop(): this worker leaves; its request goes elsewhere.
             self.requeue_job();
             self.leave_for(Reason::WorkerStop);
@@ -394,15 +399,14 @@ impl WorkerHost {
             self.leave_for(Reason::Protocol);
             return;
         }
-        self.on_response_frame(f.stream, ctx, body);
-        if f.stream & frame::PING != 0 {
-            let pong = frame::encode(0, frame::PONG, &[], &[]);
-            self.push_inbox(&pong);
+        self.on_response_frame(stream, &ctx, body);
+        if stream & frame::PING != 0 {
+            self.push_inbox(frame::encode(0, frame::PONG, &[], &[]));
         }
     }
 
     /// A response frame: a whole response, or one part of a streamed one.
-    fn on_response_frame(&mut self, stream_byte: u8, ctx: &[u8], body: &[u8]) {
+    fn on_response_frame(&mut self, stream_byte: u8, ctx: &[u8], body: Bytes) {
         let streaming = stream_byte & frame::STREAM != 0;
         if self.stream.is_some() {
             // A later part: its context (if repeated) is ignored, as by RoadRunner.
@@ -413,7 +417,7 @@ impl WorkerHost {
             self.reply(HttpResponse {
                 status: 200,
                 headers: vec![],
-                body: body.to_vec().into(),
+                body,
                 streamed: false,
             });
             return;
@@ -434,19 +438,20 @@ impl WorkerHost {
     /// One part of a response, from a relay frame or the native API: the
     /// whole response, a 1xx interim response, the head and first part of a
     /// streamed one (`streaming`), or a later part (`head` is None). Returns
-    /// false once the client went away (a stream should stop).
+    /// false once the client went away (a stream should stop). `body` is
+    /// handed on as it is (a relay frame's view, or the native API's copy).
     fn on_response_part(
         &mut self,
         streaming: bool,
         head: Option<(u16, Vec<(String, String)>)>,
-        body: &[u8],
+        body: Bytes,
     ) -> bool {
         if let Some(st) = self.stream.as_mut() {
             let mut stopped = None;
             if let Some(tx) = &st.events {
                 if !body.is_empty() {
                     // Waits while the client is behind (bounded hand-off).
-                    let part = ResponseEvent::Data(bytes::Bytes::copy_from_slice(body));
+                    let part = ResponseEvent::Data(body);
                     let stop = Some(&self.shared.shutting_down);
                     if let Err(e) = tx.send(part, self.exec_deadline, stop) {
                         st.events = None;
@@ -475,8 +480,7 @@ impl WorkerHost {
                     ),
                 }
                 if self.mode == Mode::Relay {
-                    let stop = frame::encode(0, frame::STOP, &[], &[]);
-                    self.push_inbox(&stop);
+                    self.push_inbox(frame::encode(0, frame::STOP, &[], &[]));
                 }
             }
             if !streaming {
@@ -516,7 +520,7 @@ impl WorkerHost {
         let resp = HttpResponse {
             status,
             headers,
-            body: body.to_vec().into(),
+            body,
             streamed: streaming && events.is_some(),
         };
         if !streaming {
@@ -530,8 +534,7 @@ impl WorkerHost {
                 && events.take().is_some()
                 && self.mode == Mode::Relay
             {
-                let stop = frame::encode(0, frame::STOP, &[], &[]);
-                self.push_inbox(&stop);
+                self.push_inbox(frame::encode(0, frame::STOP, &[], &[]));
             }
         }
         let alive = events.is_some();
@@ -556,12 +559,11 @@ impl WorkerHost {
         self.fail_job(JobError::WorkerFailed(msg));
     }
 
-    fn push_inbox(&mut self, bytes: &[u8]) {
-        if self.inbox_pos >= self.inbox.len() {
-            self.inbox.clear();
-            self.inbox_pos = 0;
+    fn push_inbox(&mut self, bytes: impl Into<Bytes>) {
+        let bytes = bytes.into();
+        if !bytes.is_empty() {
+            self.inbox.push_back(bytes);
         }
-        self.inbox.extend_from_slice(bytes);
     }
 }
 
@@ -625,9 +627,9 @@ impl Host for WorkerHost {
                 &[],
                 &[pid.as_bytes()],
             );
-            self.push_inbox(&f);
+            self.push_inbox(f);
         }
-        if self.inbox_pos >= self.inbox.len() {
+        if self.inbox.is_empty() {
             if self.stop_sent {
                 return 0;
             }
@@ -646,18 +648,23 @@ impl Host for WorkerHost {
                 );
                 self.fail_job(JobError::WorkerFailed("the worker did not answer".into()));
             }
-            self.inbox.clear();
-            self.inbox_pos = 0;
             match self.next_job() {
                 Some(job) => {
+                    // Header, options and context in one buffer (the first
+                    // 12 bytes never split); the body follows as it is.
                     let ctx = job.req.context_json();
-                    frame::encode_into(
-                        &mut self.inbox,
+                    let body = &job.req.body;
+                    let mut head = Vec::with_capacity(frame::HEADER_LEN + 4 + ctx.len());
+                    frame::encode_head(
+                        &mut head,
                         frame::CODEC_JSON,
                         0,
                         &[ctx.len() as u32],
-                        &[&ctx[..], &job.req.body[..]],
+                        ctx.len() + body.len(),
                     );
+                    head.extend_from_slice(&ctx);
+                    self.push_inbox(head);
+                    self.push_inbox(body.clone());
                     self.job = Some(job);
                 }
                 None => {
@@ -667,15 +674,26 @@ impl Host for WorkerHost {
                         &[],
                         &[b"{\"stop\":true}"],
                     );
-                    self.inbox.extend_from_slice(&f);
+                    self.push_inbox(f);
                     self.stop_sent = true;
                 }
             }
         }
-        let avail = &self.inbox[self.inbox_pos..];
-        let n = avail.len().min(buf.len());
-        buf[..n].copy_from_slice(&avail[..n]);
-        self.inbox_pos += n;
+        // As much as fits, across segments: a read of a whole payload gets
+        // the whole payload, as from one contiguous buffer.
+        let mut n = 0;
+        while n < buf.len() {
+            let Some(seg) = self.inbox.front_mut() else {
+                break;
+            };
+            let k = seg.len().min(buf.len() - n);
+            buf[n..n + k].copy_from_slice(&seg[..k]);
+            seg.advance(k);
+            n += k;
+            if seg.is_empty() {
+                self.inbox.pop_front();
+            }
+        }
         n
     }
 
@@ -706,7 +724,7 @@ impl Host for WorkerHost {
     }
 
     fn relay_readable(&mut self) -> bool {
-        self.inbox_pos < self.inbox.len()
+        !self.inbox.is_empty()
     }
 
     fn getenv(&mut self, name: &[u8]) -> Option<&std::ffi::CStr> {
@@ -745,7 +763,7 @@ impl Host for WorkerHost {
         self.mode = Mode::Native;
         if self.stream.is_some() {
             // A streamed response the script never finished ends here.
-            self.on_response_part(false, None, b"");
+            self.on_response_part(false, None, Bytes::new());
         }
         if self.job.is_some() {
             tracing::warn!(
@@ -802,8 +820,9 @@ impl Host for WorkerHost {
             );
             return false;
         }
+        // A native response's body is copied once, out of PHP's memory.
         if self.stream.is_some() {
-            return self.on_response_part(more, None, body);
+            return self.on_response_part(more, None, Bytes::copy_from_slice(body));
         }
         if !(100..=599).contains(&status) {
             self.fail_job(JobError::BadResponse(format!(
@@ -820,6 +839,7 @@ impl Host for WorkerHost {
                 )
             })
             .collect();
+        let body = Bytes::copy_from_slice(body);
         self.on_response_part(more, Some((status as u16, headers)), body)
     }
 

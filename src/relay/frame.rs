@@ -11,6 +11,8 @@
 //! 12..   options, u32 LE each; then the payload
 //! ```
 
+use bytes::{Buf, Bytes, BytesMut};
+
 pub const CONTROL: u8 = 0x01;
 #[allow(dead_code)] // RPC codecs (rpc/)
 pub const CODEC_RAW: u8 = 0x04;
@@ -36,7 +38,9 @@ pub struct Frame {
     pub flags: u8,
     pub stream: u8,
     pub options: Vec<u32>,
-    pub payload: Vec<u8>,
+    /// A view of the decoder's buffer (no copy): slicing it (`split_to`,
+    /// `slice`) hands parts of it on without copying either.
+    pub payload: Bytes,
 }
 
 /// Why bytes are not a frame.
@@ -77,9 +81,18 @@ pub fn crc(header: &[u8]) -> u32 {
 /// Encode a frame into `out` (appending), in one contiguous buffer so the
 /// first 12 bytes are never split.
 pub fn encode_into(out: &mut Vec<u8>, flags: u8, stream: u8, options: &[u32], payload: &[&[u8]]) {
-    debug_assert!(options.len() <= MAX_OPTIONS);
     let len: usize = payload.iter().map(|p| p.len()).sum();
     out.reserve(HEADER_LEN + options.len() * 4 + len);
+    encode_head(out, flags, stream, options, len);
+    for p in payload {
+        out.extend_from_slice(p);
+    }
+}
+
+/// Encode a frame's header and options into `out` (appending), for a
+/// payload of `len` bytes the caller sends right after them.
+pub fn encode_head(out: &mut Vec<u8>, flags: u8, stream: u8, options: &[u32], len: usize) {
+    debug_assert!(options.len() <= MAX_OPTIONS);
     let start = out.len();
     out.push(0x10 | (3 + options.len() as u8));
     out.push(flags);
@@ -91,9 +104,6 @@ pub fn encode_into(out: &mut Vec<u8>, flags: u8, stream: u8, options: &[u32], pa
     for o in options {
         out.extend_from_slice(&o.to_le_bytes());
     }
-    for p in payload {
-        out.extend_from_slice(p);
-    }
 }
 
 pub fn encode(flags: u8, stream: u8, options: &[u32], payload: &[&[u8]]) -> Vec<u8> {
@@ -102,22 +112,37 @@ pub fn encode(flags: u8, stream: u8, options: &[u32], payload: &[&[u8]]) -> Vec<
     v
 }
 
+/// How much room [`Decoder::next_frame`] reserves at once for the rest of
+/// a frame it has the header of: a frame arriving in pieces then lands in
+/// one allocation instead of a buffer grown (and copied) step by step,
+/// while a header that merely claims gigabytes reserves no more than this.
+const RESERVE_AHEAD: usize = 16 << 20;
+
 /// Incremental decoder over a byte stream (the worker's STDOUT).
+///
+/// Bytes are copied once, into `buf`; a frame comes out as a view of that
+/// buffer (`split_to` + `freeze`), so its payload travels on as [`Bytes`]
+/// without another copy. A view keeps its whole allocation alive, so each
+/// write that finds the buffer empty starts a new allocation of its own
+/// size: a small frame handed on never pins a large buffer.
 #[derive(Debug, Default)]
 pub struct Decoder {
-    buf: Vec<u8>,
+    buf: BytesMut,
     max_payload: u64,
 }
 
 impl Decoder {
     pub fn new(max_payload: u64) -> Decoder {
         Decoder {
-            buf: Vec::new(),
+            buf: BytesMut::new(),
             max_payload,
         }
     }
 
     pub fn push(&mut self, data: &[u8]) {
+        if self.buf.is_empty() {
+            self.buf = BytesMut::with_capacity(data.len());
+        }
         self.buf.extend_from_slice(data);
     }
 
@@ -127,7 +152,7 @@ impl Decoder {
     }
 
     /// Take whatever is buffered (bytes that did not make a frame).
-    pub fn take_buffer(&mut self) -> Vec<u8> {
+    pub fn take_buffer(&mut self) -> BytesMut {
         std::mem::take(&mut self.buf)
     }
 
@@ -154,19 +179,27 @@ impl Decoder {
         let opt_len = (hl as usize - 3) * 4;
         let total = HEADER_LEN + opt_len + len as usize;
         if self.buf.len() < total {
+            self.buf
+                .reserve((total - self.buf.len()).min(RESERVE_AHEAD));
             return Ok(None);
         }
-        let options = self.buf[HEADER_LEN..HEADER_LEN + opt_len]
+        // The frame's bytes, out of the buffer without a copy (the whole
+        // buffer when it holds just this frame, the usual case).
+        let mut raw = if self.buf.len() == total {
+            std::mem::take(&mut self.buf)
+        } else {
+            self.buf.split_to(total)
+        };
+        let options = raw[HEADER_LEN..HEADER_LEN + opt_len]
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        let payload = self.buf[HEADER_LEN + opt_len..total].to_vec();
-        self.buf.drain(..total);
+        raw.advance(HEADER_LEN + opt_len);
         Ok(Some(Frame {
             flags: header[1],
             stream: header[10],
             options,
-            payload,
+            payload: raw.freeze(),
         }))
     }
 }
@@ -236,6 +269,74 @@ mod tests {
         assert_eq!(fr.options, vec![27]);
         assert_eq!(&fr.payload[27..], b"hi");
         assert_eq!(d.buffered(), 0);
+    }
+
+    #[test]
+    fn frames_of_one_write_are_views_of_one_buffer() {
+        let a = encode(CODEC_JSON, STREAM, &[2], &[b"{}", b"first"]);
+        let b = encode(CODEC_JSON, 0, &[2], &[b"{}", b"second"]);
+        let c = encode(CODEC_JSON, 0, &[], &[b"third, split"]);
+        let mut d = Decoder::new(0);
+        d.push(&[&a[..], &b[..], &c[..5]].concat());
+        let fa = d.next_frame().unwrap().unwrap();
+        let fb = d.next_frame().unwrap().unwrap();
+        assert_eq!(d.next_frame().unwrap(), None);
+        assert_eq!(d.buffered(), 5);
+        assert_eq!((fa.stream, &fa.payload[..]), (STREAM, &b"{}first"[..]));
+        assert_eq!((fb.stream, &fb.payload[..]), (0, &b"{}second"[..]));
+        // No copy: b's payload sits right after a's payload and b's header
+        // and option, in the buffer the write was copied into.
+        let gap = fb.payload.as_ptr() as usize - fa.payload.as_ptr() as usize;
+        assert_eq!(gap, fa.payload.len() + HEADER_LEN + 4);
+        d.push(&c[5..]);
+        let fc = d.next_frame().unwrap().unwrap();
+        assert_eq!(&fc.payload[..], b"third, split");
+        assert!(fc.options.is_empty());
+        assert_eq!(d.buffered(), 0);
+    }
+
+    #[test]
+    fn a_frame_over_many_writes_is_whole() {
+        let body: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+        let f = encode(CODEC_JSON, 0, &[7], &[b"context", &body]);
+        let mut d = Decoder::new(0);
+        // The header split, then uneven pieces.
+        let mut at = 0;
+        for n in [5, 7, 4, 1000, 65536]
+            .into_iter()
+            .chain(std::iter::repeat(70_000))
+        {
+            let end = (at + n).min(f.len());
+            d.push(&f[at..end]);
+            at = end;
+            if at == f.len() {
+                break;
+            }
+            assert_eq!(d.next_frame().unwrap(), None);
+        }
+        let fr = d.next_frame().unwrap().unwrap();
+        assert_eq!(fr.options, vec![7]);
+        assert_eq!(&fr.payload[..7], b"context");
+        assert!(fr.payload[7..] == body[..]);
+        assert_eq!(d.next_frame().unwrap(), None);
+    }
+
+    #[test]
+    fn a_huge_claimed_length_waits_for_bytes() {
+        // A valid header claiming 4 GiB: the decoder waits for the payload
+        // without reserving it all up front.
+        let mut f = encode(0, 0, &[], &[]);
+        f[2..6].copy_from_slice(&u32::MAX.to_le_bytes());
+        let c = crc(&f);
+        f[6..10].copy_from_slice(&c.to_le_bytes());
+        let mut d = Decoder::new(0);
+        d.push(&f);
+        d.push(b"some");
+        assert_eq!(d.next_frame().unwrap(), None);
+        assert_eq!(d.buffered(), HEADER_LEN + 4);
+        let mut d = Decoder::new(1 << 20);
+        d.push(&f);
+        assert_eq!(d.next_frame(), Err(FrameError::TooLarge(u32::MAX as u64)));
     }
 
     #[test]
