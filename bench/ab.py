@@ -33,6 +33,9 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import wait_port  # noqa: E402  (one port wait for both bench scripts)
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out" / "ab"
 REPS = int(os.environ.get("AB_REPS", "10"))
@@ -79,19 +82,6 @@ def config(name, transport, port):
     return path
 
 
-def wait_port(proc, port, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"rr exited with {proc.returncode} (see {OUT})")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
 def cpu_seconds(pid):
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
@@ -128,7 +118,7 @@ def main():
                 p = subprocess.Popen([str(Path(binary).resolve()), "serve", "-c", str(cfg)],
                                      cwd=OUT, env=env, stdout=log, stderr=log)
                 procs.append(p)
-                wait_port(p, port)
+                wait_port(port, p)
                 servers[(name, t)] = (port, p.pid)
                 port += 1
         for port, pid in servers.values():
