@@ -79,6 +79,35 @@ fn main() {
             prefix = prefix.display()
         ));
     }
+    // The thread model's two other assumptions (review-core M2): each worker
+    // thread's exec_ttl is a per-thread POSIX timer (without it the engine
+    // falls back to the process-wide ITIMER_PROF, whose signal lands on any
+    // thread, tokio's included), and zend signals are off (they install
+    // process-wide handlers that read the globals of whichever thread the
+    // signal hits).
+    let defined = |name: &str| {
+        config_h.lines().any(|l| {
+            let mut w = l.split_whitespace();
+            w.next() == Some("#define") && w.next() == Some(name) && w.next() != Some("0")
+        })
+    };
+    if !defined("ZEND_MAX_EXECUTION_TIMERS") {
+        fail(&format!(
+            "the PHP at {} ({version}) was built without --enable-zend-max-execution-timers.\n\
+             Without per-thread timers, one worker's exec_ttl signal can hit any thread of\n\
+             the server. Rebuild it with that flag (scripts/build-php.sh does).",
+            prefix.display()
+        ));
+    }
+    if defined("ZEND_SIGNALS") {
+        fail(&format!(
+            "the PHP at {} ({version}) was built with zend signals.\n\
+             They install process-wide handlers that use the globals of whichever thread\n\
+             receives a signal, which is unsafe with worker threads. Rebuild it with\n\
+             --disable-zend-signals (scripts/build-php.sh does).",
+            prefix.display()
+        ));
+    }
     // (Debian's patched php-config lists SAPIs from dpkg, so also trust the
     // configure options and the library itself.)
     let has_embed = sapis.split_whitespace().any(|s| s == "embed")
@@ -133,6 +162,22 @@ fn main() {
     let mut build = cc::Build::new();
     if static_opcache {
         build.define("RR_STATIC_OPCACHE", "1");
+        // OPcache's own headers (scripts/build-php.sh copies them into the
+        // install): the glue reads OPcache's shared globals to keep its
+        // automatic restarts away from running threads.
+        if !include_dir
+            .join("ext/opcache/ZendAccelerator.h")
+            .exists()
+        {
+            fail(&format!(
+                "the PHP at {} has OPcache linked in but not OPcache's headers\n\
+                 ({}/ext/opcache/ZendAccelerator.h). Run scripts/build-php.sh (or `make php`)\n\
+                 once more: it adds them to the cached build.",
+                prefix.display(),
+                include_dir.display()
+            ));
+        }
+        build.define("RR_OPCACHE_HEADERS", "1");
     }
     build
         .file("php-sapi/rustrunner.c")

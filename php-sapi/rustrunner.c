@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -39,11 +40,20 @@
 #ifndef ZTS
 #error "rustrunner needs a thread-safe PHP (configure --enable-zts)"
 #endif
+/* Per-thread exec_ttl timers and no process-wide zend signal handlers: the
+ * thread model relies on both (build.rs explains it at build time too). */
+#ifndef ZEND_MAX_EXECUTION_TIMERS
+#error "rustrunner needs PHP built with --enable-zend-max-execution-timers"
+#endif
+#ifdef ZEND_SIGNALS
+#error "rustrunner needs PHP built with --disable-zend-signals"
+#endif
 
 /* Share the engine's per-thread TSRM cache (we link into the same binary). */
 ZEND_TSRMLS_CACHE_EXTERN()
 
 static rr_callbacks rr_cb;
+static void rr_timer_apply(void);
 static int rr_started = 0;
 
 /* The life running on this thread; NULL outside a life. */
@@ -228,6 +238,133 @@ static int rr_sapi_shutdown(sapi_module_struct *module);
 extern zend_extension rr_opcache_zend_extension_entry;
 #endif
 
+/* ------------------------------------------------------------------ */
+/* OPcache restart gate                                                */
+/* ------------------------------------------------------------------ */
+
+/* OPcache restarts its shared memory by itself when it is full, its hash is
+ * full or too much of it is wasted (and after opcache_invalidate()). The
+ * restart runs in the next request startup of any thread, and it only waits
+ * for other *processes* (fcntl locks never conflict within one): under ZTS it
+ * rewinds the memory other threads are executing from (php-src GH-8739,
+ * #18517). Here every worker life is one long request, so the gate makes the
+ * restart run alone: OPcache's request startup is wrapped; when a restart is
+ * pending, the thread waits until no other life is running before it lets
+ * OPcache restart, and lives that start meanwhile wait for it. The host sees
+ * the pending restart after each request (rr_opcache_restart_pending) and
+ * asks every worker to end its life at its next request boundary.
+ * If the other lives do not end in time (a thread stuck in a C call), the
+ * restart is postponed (the flag is hidden from this one startup) rather than
+ * run under them: OPcache then keeps serving what it has cached. */
+static pthread_mutex_t rr_gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t rr_gate_cv = PTHREAD_COND_INITIALIZER;
+static int rr_gate_lives = 0;     /* lives between request startup and shutdown */
+static int rr_gate_exclusive = 0; /* a restart is running */
+static int rr_gate_on = 0;        /* worker threads (rr serve), not php-cli */
+#define RR_GATE_WAIT_SECS 30
+
+static void rr_gate_enter(void)
+{
+    if (!rr_gate_on) {
+        return;
+    }
+    pthread_mutex_lock(&rr_gate_mu);
+    while (rr_gate_exclusive) {
+        pthread_cond_wait(&rr_gate_cv, &rr_gate_mu);
+    }
+    rr_gate_lives++;
+    pthread_mutex_unlock(&rr_gate_mu);
+}
+
+static void rr_gate_leave(void)
+{
+    if (!rr_gate_on) {
+        return;
+    }
+    pthread_mutex_lock(&rr_gate_mu);
+    rr_gate_lives--;
+    pthread_cond_broadcast(&rr_gate_cv);
+    pthread_mutex_unlock(&rr_gate_mu);
+}
+
+#if defined(RR_STATIC_OPCACHE) && defined(RR_OPCACHE_HEADERS)
+#include "ext/opcache/ZendAccelerator.h"
+
+static zend_result (*rr_orig_accel_rinit)(INIT_FUNC_ARGS) = NULL;
+
+static int rr_accel_restart_pending(void)
+{
+    return accel_shared_globals && ZCSG(restart_pending);
+}
+
+static zend_result rr_accel_rinit(INIT_FUNC_ARGS)
+{
+    if (!rr_gate_on || !rr_accel_restart_pending()) {
+        return rr_orig_accel_rinit(type, module_number);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += RR_GATE_WAIT_SECS;
+    pthread_mutex_lock(&rr_gate_mu);
+    rr_gate_lives--; /* this life is not running yet */
+    pthread_cond_broadcast(&rr_gate_cv);
+    int timed_out = 0;
+    while ((rr_gate_lives > 0 || rr_gate_exclusive) && rr_accel_restart_pending()) {
+        if (pthread_cond_timedwait(&rr_gate_cv, &rr_gate_mu, &until) == ETIMEDOUT) {
+            timed_out = 1;
+            break;
+        }
+    }
+    zend_result r;
+    if (!timed_out && rr_accel_restart_pending()) {
+        /* Alone: OPcache restarts now. */
+        rr_gate_exclusive = 1;
+        pthread_mutex_unlock(&rr_gate_mu);
+        r = rr_orig_accel_rinit(type, module_number);
+        pthread_mutex_lock(&rr_gate_mu);
+        rr_gate_exclusive = 0;
+    } else if (rr_accel_restart_pending()) {
+        /* Others still run: postpone the restart past this startup. */
+        ZCSG(restart_pending) = false;
+        r = rr_orig_accel_rinit(type, module_number);
+        ZCSG(restart_pending) = true;
+        php_log_err("rustrunner: an OPcache restart is postponed: other worker threads did "
+                    "not end their lives within 30 s (a request stuck in C code?)");
+    } else {
+        /* Another thread did the restart. */
+        r = rr_orig_accel_rinit(type, module_number);
+    }
+    rr_gate_lives++;
+    pthread_cond_broadcast(&rr_gate_cv);
+    pthread_mutex_unlock(&rr_gate_mu);
+    return r;
+}
+
+/* In the post-startup hook, before any worker thread: module request
+ * handlers are called through the registry's entries. */
+static void rr_gate_install(void)
+{
+    zend_module_entry *m = zend_hash_str_find_ptr(&module_registry, "zend opcache",
+                                                  sizeof("zend opcache") - 1);
+    if (m && m->request_startup_func && m->request_startup_func != rr_accel_rinit) {
+        rr_orig_accel_rinit = m->request_startup_func;
+        m->request_startup_func = rr_accel_rinit;
+    }
+}
+
+int rr_opcache_restart_pending(void)
+{
+    return rr_gate_on && rr_accel_restart_pending();
+}
+#else
+static void rr_gate_install(void) {}
+
+int rr_opcache_restart_pending(void)
+{
+    return 0;
+}
+#endif
+
 /* Runs inside php_module_startup after zend_startup and before php.ini's
  * zend_extension= lines are loaded: the place to register a zend extension
  * that is part of the binary, exactly as loading opcache.so would. */
@@ -276,6 +413,7 @@ static ssize_t rr_stream_write(php_stream *stream, const char *buf, size_t count
     }
     if (kind == RR_STREAM_OUT) {
         size_t n = rr_cb.relay_write(host, buf, count);
+        rr_timer_apply();
         return n == 0 && count > 0 ? -1 : (ssize_t)n;
     }
     if (kind == RR_STREAM_ERR) {
@@ -294,6 +432,7 @@ static ssize_t rr_stream_read(php_stream *stream, char *buf, size_t count)
         return 0;
     }
     size_t n = rr_cb.relay_read(host, buf, count);
+    rr_timer_apply();
     if (n == 0) {
         stream->eof = 1;
     }
@@ -504,7 +643,9 @@ PHP_FUNCTION(rustrunner_wait_request)
     }
     rr_request req;
     memset(&req, 0, sizeof(req));
-    if (rr_cb.wait_request(host, &req) != RR_WAIT_REQUEST) {
+    int got = rr_cb.wait_request(host, &req);
+    rr_timer_apply();
+    if (got != RR_WAIT_REQUEST) {
         RETURN_NULL();
     }
     array_init_size(return_value, 12);
@@ -582,7 +723,9 @@ PHP_FUNCTION(rustrunner_respond)
         RETURN_FALSE;
     }
 
-    /* Count values first. */
+    /* Count values first. A header whose value is an empty array sends
+     * nothing and is skipped, so only names with at least one value are
+     * owned: `owned` holds at most one name per value plus the values. */
     size_t cap = 0;
     zval *entry;
     ZEND_HASH_FOREACH_VAL(headers, entry) {
@@ -590,21 +733,30 @@ PHP_FUNCTION(rustrunner_respond)
         cap += Z_TYPE_P(entry) == IS_ARRAY ? zend_hash_num_elements(Z_ARRVAL_P(entry)) : 1;
     } ZEND_HASH_FOREACH_END();
 
+    size_t owned_cap = cap * 2;
     rr_str *names = cap ? emalloc(sizeof(rr_str) * cap) : NULL;
     rr_str *values = cap ? emalloc(sizeof(rr_str) * cap) : NULL;
-    zend_string **owned = cap ? emalloc(sizeof(zend_string *) * cap * 2) : NULL;
+    zend_string **owned = cap ? emalloc(sizeof(zend_string *) * owned_cap) : NULL;
     size_t n = 0, n_owned = 0;
     zend_string *key;
     zend_ulong idx;
     ZEND_HASH_FOREACH_KEY_VAL(headers, idx, key, entry) {
+        ZVAL_DEREF(entry);
+        if (Z_TYPE_P(entry) == IS_ARRAY && zend_hash_num_elements(Z_ARRVAL_P(entry)) == 0) {
+            continue;
+        }
+        /* One slot for the name and one per value stay free: each non-empty
+         * entry adds at least one value to `cap`. */
+        if (n_owned >= owned_cap) {
+            break;
+        }
         zend_string *name = key ? zend_string_copy(key) : zend_long_to_str((zend_long)idx);
         owned[n_owned++] = name;
-        ZVAL_DEREF(entry);
         if (Z_TYPE_P(entry) == IS_ARRAY) {
             zval *v;
             ZEND_HASH_FOREACH_VAL(Z_ARRVAL_P(entry), v) {
                 zend_string *s;
-                if (n < cap && rr_header_value(v, &s)) {
+                if (n < cap && n_owned < owned_cap && rr_header_value(v, &s)) {
                     owned[n_owned++] = s;
                     names[n] = (rr_str){ZSTR_VAL(name), ZSTR_LEN(name)};
                     values[n] = (rr_str){ZSTR_VAL(s), ZSTR_LEN(s)};
@@ -613,7 +765,7 @@ PHP_FUNCTION(rustrunner_respond)
             } ZEND_HASH_FOREACH_END();
         } else {
             zend_string *s;
-            if (n < cap && rr_header_value(entry, &s)) {
+            if (n < cap && n_owned < owned_cap && rr_header_value(entry, &s)) {
                 owned[n_owned++] = s;
                 names[n] = (rr_str){ZSTR_VAL(name), ZSTR_LEN(name)};
                 values[n] = (rr_str){ZSTR_VAL(s), ZSTR_LEN(s)};
@@ -624,6 +776,7 @@ PHP_FUNCTION(rustrunner_respond)
 
     int go_on = rr_cb.respond(host, (int64_t)status, names, values, n, ZSTR_VAL(body),
                               ZSTR_LEN(body), more ? 1 : 0);
+    rr_timer_apply();
 
     for (size_t i = 0; i < n_owned; i++) {
         zend_string_release(owned[i]);
@@ -645,6 +798,7 @@ PHP_FUNCTION(rustrunner_error)
     void *host = rr_host();
     if (host) {
         rr_cb.error(host, ZSTR_VAL(msg), ZSTR_LEN(msg));
+        rr_timer_apply();
     }
 }
 
@@ -654,6 +808,7 @@ PHP_FUNCTION(rustrunner_stop)
     void *host = rr_host();
     if (host) {
         rr_cb.stop(host);
+        rr_timer_apply();
     }
 }
 
@@ -775,6 +930,7 @@ static zend_result rr_post_startup(void)
     rr_override_function("getenv", ZEND_FN(rustrunner_getenv));
     rr_override_function("opcache_reset", ZEND_FN(rustrunner_opcache_reset));
     rr_wrap_timeout_ini();
+    rr_gate_install();
     return SUCCESS;
 }
 
@@ -834,7 +990,12 @@ static int rr_ini_ignore = 0;
 void rr_php_configure(const char *executable, int ini_ignore, const char *ini_path,
                       int worker_functions)
 {
+    if (rr_started) {
+        /* The SAPI points at these strings while PHP runs. */
+        return;
+    }
     rr_module_entry.functions = worker_functions ? rr_functions : NULL;
+    rr_gate_on = worker_functions ? 1 : 0;
     free(rr_executable);
     free(rr_ini_path);
     rr_executable = executable ? strdup(executable) : NULL;
@@ -938,6 +1099,17 @@ void rr_thread_stop(void)
     ts_free_thread();
 }
 
+/* exec_ttl's deadline on this thread (CLOCK_MONOTONIC, ns; 0 = none). The
+ * engine's timer enforces it; the deadline is what keeps set_time_limit()
+ * and ini_set('max_execution_time') from pushing it back. */
+ZEND_TLS uint64_t rr_exec_deadline_ns = 0;
+/* Something may have armed the engine's timer on this thread since it was
+ * last disarmed (request startup arms max_execution_time). */
+ZEND_TLS int rr_timer_armed = 0;
+enum { RR_TIMER_KEEP = 0, RR_TIMER_ARM, RR_TIMER_DISARM };
+ZEND_TLS int rr_timer_op = RR_TIMER_KEEP;
+ZEND_TLS zend_long rr_timer_arm_secs = 0;
+
 /* Apply "key=value" lines as INI_USER-level changes for this life. */
 static void rr_apply_life_ini(const char *ini)
 {
@@ -981,10 +1153,16 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
     SG(request_info).no_headers = 1;
     SG(options) |= SAPI_OPTION_NO_CHDIR;
 
+    /* Nothing of the previous life's exec_ttl survives into this one
+     * (review-core M1): the wrapper of max_execution_time reads it. */
+    rr_exec_deadline_ns = 0;
+    rr_timer_op = RR_TIMER_KEEP;
+    rr_gate_enter();
     if (php_request_startup() == FAILURE) {
         result->startup_failed = 1;
         result->exit_status = 255;
         php_request_shutdown(NULL);
+        rr_gate_leave();
         SG(server_context) = NULL;
         rr_current = NULL;
         return;
@@ -995,6 +1173,12 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
      * a session once headers_sent() is true). Nothing is ever written to a
      * client: rr_send_headers() only marks them sent. */
     rr_register_file_handles(life->cli);
+    /* php_request_startup() leaves the exit status of the thread's previous
+     * request (a fatal error sets 255), which would stick to every later
+     * life (review-core M5). */
+    EG(exit_status) = 0;
+    /* php_request_startup() armed max_execution_time (php.ini's). */
+    rr_timer_armed = 1;
 
     if (life->cli) {
         /* The command line's only PHP thread: signals are its own (the
@@ -1020,6 +1204,8 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
             if (php_lint_script(&lf) == SUCCESS) {
                 zend_printf("No syntax errors detected in %s\n", life->script);
                 EG(exit_status) = 0;
+    /* php_request_startup() armed max_execution_time (php.ini's). */
+    rr_timer_armed = 1;
             } else {
                 zend_printf("Errors parsing %s\n", life->script);
                 EG(exit_status) = 255;
@@ -1055,6 +1241,7 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
     result->peak_memory = zend_memory_peak_usage(0);
 
     php_request_shutdown(NULL);
+    rr_gate_leave();
     SG(server_context) = NULL;
     SG(request_info).argc = 0;
     SG(request_info).argv = NULL;
@@ -1062,10 +1249,6 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
     rr_current = NULL;
 }
 
-/* exec_ttl's deadline on this thread (CLOCK_MONOTONIC, ns; 0 = none). The
- * engine's timer enforces it; the deadline is what keeps set_time_limit()
- * and ini_set('max_execution_time') from pushing it back. */
-ZEND_TLS uint64_t rr_exec_deadline_ns = 0;
 
 static uint64_t rr_now_ns(void)
 {
@@ -1074,18 +1257,44 @@ static uint64_t rr_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The host asks for the timer from inside a callback (a request taken: arm
+ * exec_ttl; a response sent: disarm). zend_set_timeout() can raise a fatal
+ * error ("Could not set timer"), whose bailout must never cross the Rust
+ * frames of the callback (review-core M4). So the host only records what it
+ * wants, and rr_timer_apply() does it once the callback has returned to C. */
+
 void rr_set_timeout(long seconds)
 {
     if (rr_current) {
         rr_exec_deadline_ns = rr_now_ns() + (uint64_t)seconds * 1000000000u;
-        zend_set_timeout((zend_long)seconds, 1);
+        rr_timer_op = RR_TIMER_ARM;
+        rr_timer_arm_secs = (zend_long)seconds;
     }
 }
 
+/* At every request boundary: whatever armed the engine's wall-clock timer
+ * during the request (exec_ttl, set_time_limit(), ini_set of
+ * max_execution_time) is disarmed, so an idle worker never times out and the
+ * next request starts clean (review-core H1). */
 void rr_unset_timeout(void)
 {
     rr_exec_deadline_ns = 0;
     if (rr_current) {
+        rr_timer_op = RR_TIMER_DISARM;
+    }
+}
+
+/* Called in C right after each host callback that can take or finish a
+ * request. One syscall, and only when something changes. */
+static void rr_timer_apply(void)
+{
+    int op = rr_timer_op;
+    rr_timer_op = RR_TIMER_KEEP;
+    if (op == RR_TIMER_ARM) {
+        rr_timer_armed = 1;
+        zend_set_timeout(rr_timer_arm_secs, 1);
+    } else if (op == RR_TIMER_DISARM && rr_timer_armed) {
+        rr_timer_armed = 0;
         zend_unset_timeout();
     }
 }
@@ -1098,6 +1307,10 @@ static ZEND_INI_MH((*rr_orig_timeout_mh)) = NULL;
 static ZEND_INI_MH(rr_on_update_timeout)
 {
     int r = rr_orig_timeout_mh(entry, new_value, mh_arg1, mh_arg2, mh_arg3, stage);
+    if (r == SUCCESS && stage == ZEND_INI_STAGE_RUNTIME && rr_current) {
+        /* The handler re-armed the engine's timer (set_time_limit()). */
+        rr_timer_armed = 1;
+    }
     if (r != SUCCESS || stage == ZEND_INI_STAGE_STARTUP || stage == ZEND_INI_STAGE_DEACTIVATE
         || !rr_current || rr_exec_deadline_ns == 0) {
         return r;

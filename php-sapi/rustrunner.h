@@ -182,6 +182,12 @@ int rr_php_is_zts(void);
 /* 1 when OPcache is linked into the binary (no opcache.so to load). */
 int rr_php_opcache_builtin(void);
 
+/* 1 when OPcache has scheduled a restart of its shared memory (full, hash
+ * full, too much waste, opcache_invalidate): every worker thread must end its
+ * life so that the restart runs while no thread executes from that memory.
+ * Any thread; 0 without built-in OPcache. */
+int rr_opcache_restart_pending(void);
+
 /* php -v's banner, NUL-terminated into buf (after rr_php_startup, so the
  * loaded zend extensions are listed). Returns its full length. */
 size_t rr_php_version_banner(char *buf, size_t len);

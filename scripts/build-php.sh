@@ -73,12 +73,21 @@ install_deps() {
 }
 
 ensure_deb_src() {
+  # Our own entry from before the security suite was in it: write it again.
+  local ours=/etc/apt/sources.list.d/rustrunner-src.sources
+  if [ -f "$ours" ] && ! grep -q 'bookworm-security' "$ours"; then rm -f "$ours"; fi
   if ! grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
     say "adding a deb-src entry for bookworm (/etc/apt/sources.list.d/rustrunner-src.sources)"
     cat >/etc/apt/sources.list.d/rustrunner-src.sources <<'SRC'
 Types: deb-src
 URIs: http://deb.debian.org/debian
 Suites: bookworm bookworm-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb-src
+URIs: http://deb.debian.org/debian-security
+Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
@@ -107,8 +116,16 @@ fetch_source() {
     STEP="fetch Debian's php8.2 source package"
     local base="$CACHE/src/debian"
     SRC_DIR="$(ls -d "$base"/php8.2-*/ 2>/dev/null | head -n1 || true)"
+    # The newest version the deb-src lists know (bookworm-security has the
+    # security fixes): a cached older source is fetched again.
+    ensure_deb_src
+    local newest
+    newest="$(apt-cache showsrc php8.2 2>/dev/null | sed -n 's/^Version: //p' | sort -rV | head -n1 || true)"
+    if [ -n "$newest" ] && [ -n "$SRC_DIR" ] && [ "$(basename "$SRC_DIR")" != "php8.2-${newest%%-*}" ]; then
+      say "cached source $(basename "$SRC_DIR") is older than php8.2 $newest; fetching that"
+      SRC_DIR=""
+    fi
     if [ -z "$SRC_DIR" ] || [ ! -f "$SRC_DIR/main/php_version.h" ]; then
-      ensure_deb_src
       rm -rf "$base" && mkdir -p "$base"
       # Try every version the deb-src lists know, newest first: a mirror may
       # list a version whose files it does not carry.

@@ -305,7 +305,7 @@ pub fn run(args: Vec<OsString>, argv0: Option<OsString>) -> ExitCode {
     if inv.action == Action::Version {
         print!("{}", engine.version_banner());
         let _ = std::io::stdout().flush();
-        engine.shutdown();
+        let _ = engine.shutdown();
         return ExitCode::SUCCESS;
     }
     let (argv, code) = match &inv.action {
@@ -346,7 +346,7 @@ pub fn run(args: Vec<OsString>, argv0: Option<OsString>) -> ExitCode {
             255
         }
     };
-    engine.shutdown();
+    let _ = engine.shutdown();
     ExitCode::from(status.clamp(0, 255) as u8)
 }
 

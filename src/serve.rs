@@ -575,6 +575,17 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             // as root).
             ini.push_str(&format!("opcache.preload_user={}\n", who.name));
         }
+        let env = worker_env(&cfg);
+        // Programs a worker starts with the default environment (exec(),
+        // proc_open() without $env) inherit the process environment, not
+        // the worker's virtual one: give it the worker variables, as
+        // RoadRunner's php-cli processes have them (review-core M8). The
+        // process is still single-threaded here.
+        for (k, v) in &env {
+            if std::env::var_os(k).is_none_or(|cur| cur != v.as_str()) {
+                std::env::set_var(k, v);
+            }
+        }
         engine =
             Some(Engine::start_with(&ini, &opts).map_err(|e| anyhow!("PHP failed to start: {e}"))?);
         tracing::debug!(php = %Engine::version(), "PHP engine started");
@@ -584,7 +595,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             script: cmd.script.clone(),
             argv,
             bootstrap: Some(lib.join("bootstrap.php").to_string_lossy().into_owned()),
-            env: worker_env(&cfg),
+            env,
             process: None,
         }
     };
@@ -766,7 +777,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
     if pool.all_stopped() {
         drop(pool);
         if let Some(e) = engine {
-            e.shutdown();
+            let _ = e.shutdown();
         }
     }
     tracing::info!("stopped");

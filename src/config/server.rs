@@ -92,6 +92,23 @@ fn env_map(v: &Value, key: &str) -> KeyResult<Vec<(String, String)>> {
             ))
         }
     }
+    // They become real environment variables (of process workers, and of
+    // the programs thread workers start): a name is never empty and never
+    // holds '=' or NUL, a value holds no NUL.
+    for (k, val) in &out {
+        if k.is_empty() || k.contains(['=', '\0']) {
+            return Err((
+                format!("{key}.{k}"),
+                "an environment variable name must be non-empty, without '=' or NUL".into(),
+            ));
+        }
+        if val.contains('\0') {
+            return Err((
+                format!("{key}.{k}"),
+                "an environment variable value cannot contain NUL".into(),
+            ));
+        }
+    }
     Ok(out)
 }
 

@@ -11,7 +11,9 @@
 
 #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 
@@ -100,7 +102,20 @@ pub struct LifeResult {
 /// The running PHP engine. Start it once, on a thread that outlives every
 /// worker thread, and shut it down on that thread.
 pub struct Engine {
-    _private: (),
+    /// The thread that started PHP: the only one that may shut it down.
+    owner: std::thread::ThreadId,
+}
+
+/// The engine's life cycle, enforced at run time so that no safe caller can
+/// misuse the C side (review-core M3): PHP starts at most once per process,
+/// a thread enters only a started engine and only once, and shutdown refuses
+/// while any thread is still a PHP thread.
+static ENGINE_STARTED: AtomicBool = AtomicBool::new(false);
+static ENGINE_CLAIMED: AtomicBool = AtomicBool::new(false);
+static LIVE_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static ENTERED: Cell<bool> = const { Cell::new(false) };
 }
 
 static CALLBACKS: ffi::rr_callbacks = ffi::rr_callbacks {
@@ -144,6 +159,11 @@ impl Engine {
 
     /// [`Engine::start`] with php.ini and PHP_BINARY options.
     pub fn start_with(ini: &str, opts: &StartOptions) -> Result<Engine, String> {
+        // PHP starts once per process: a second start would free strings
+        // the first one's SAPI still points at.
+        if ENGINE_CLAIMED.swap(true, Ordering::AcqRel) {
+            return Err("PHP is already started in this process".into());
+        }
         let exe = opts
             .executable
             .as_deref()
@@ -197,7 +217,10 @@ impl Engine {
             let end = err.iter().position(|&b| b == 0).unwrap_or(err.len());
             return Err(String::from_utf8_lossy(&err[..end]).into_owned());
         }
-        Ok(Engine { _private: () })
+        ENGINE_STARTED.store(true, Ordering::Release);
+        Ok(Engine {
+            owner: std::thread::current().id(),
+        })
     }
 
     /// The linked PHP's version.
@@ -231,11 +254,20 @@ impl Engine {
         unsafe { ffi::rr_block_process_signals() }
     }
 
-    /// Stop PHP. Every [`PhpThread`] must have been dropped.
-    pub fn shutdown(self) {
-        // SAFETY: the engine was started by `start`; callers guarantee no PHP
-        // thread is alive (the pool joins its threads before this).
-        unsafe { ffi::rr_php_shutdown() }
+    /// Stop PHP, on the thread that started it. Refused (PHP is left
+    /// running, as at a process exit) while any [`PhpThread`] is alive or
+    /// when called on another thread: returns false then.
+    pub fn shutdown(self) -> bool {
+        if std::thread::current().id() != self.owner || LIVE_THREADS.load(Ordering::Acquire) != 0
+        {
+            return false;
+        }
+        ENGINE_STARTED.store(false, Ordering::Release);
+        // SAFETY: the engine was started by `start_with` on this thread (the
+        // owner check above) and no PHP thread is alive (LIVE_THREADS counts
+        // every PhpThread until its Drop has run rr_thread_stop).
+        unsafe { ffi::rr_php_shutdown() };
+        true
     }
 }
 
@@ -246,9 +278,26 @@ pub struct PhpThread {
 }
 
 impl PhpThread {
+    /// Make the calling thread a PHP thread.
+    ///
+    /// # Panics
+    /// When the engine is not started, or this thread is a PHP thread
+    /// already: both are programming errors that would otherwise use or
+    /// free TSRM state behind another owner's back.
     pub fn enter() -> PhpThread {
-        // SAFETY: called once on a fresh thread after Engine::start; paired
-        // with rr_thread_stop in Drop on the same thread (PhpThread is !Send).
+        assert!(
+            ENGINE_STARTED.load(Ordering::Acquire),
+            "PhpThread::enter before Engine::start"
+        );
+        assert!(
+            !ENTERED.with(|e| e.replace(true)),
+            "PhpThread::enter twice on one thread"
+        );
+        LIVE_THREADS.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: the engine is started (checked above; shutdown refuses
+        // while LIVE_THREADS > 0, so it stays started), this thread has no
+        // TSRM context yet (ENTERED), and Drop pairs it with rr_thread_stop
+        // on the same thread (PhpThread is !Send).
         unsafe {
             ffi::rr_thread_start();
         }
@@ -355,6 +404,14 @@ impl PhpThread {
         unsafe { ffi::rr_unset_timeout() }
     }
 
+    /// OPcache has scheduled a restart of its shared memory: every worker
+    /// must end its life so that it runs alone (the C side's gate).
+    pub fn opcache_restart_pending() -> bool {
+        // SAFETY: reads one flag of OPcache's shared globals (a plain bool
+        // behind a pointer set at startup); any thread, no PHP state needed.
+        unsafe { ffi::rr_opcache_restart_pending() != 0 }
+    }
+
     /// Zend memory in use on this thread (valid inside callbacks).
     pub fn memory_usage() -> usize {
         // SAFETY: only reads the calling thread's allocator counters; callers
@@ -367,6 +424,8 @@ impl Drop for PhpThread {
     fn drop(&mut self) {
         // SAFETY: paired with rr_thread_start in `enter`, same thread.
         unsafe { ffi::rr_thread_stop() }
+        ENTERED.with(|e| e.set(false));
+        LIVE_THREADS.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -631,4 +690,39 @@ extern "C" fn cb_stop(h: *mut c_void) {
 extern "C" fn cb_opcache_reset(h: *mut c_void) {
     // SAFETY: C passes the life's host.
     guard((), || unsafe { host(h).opcache_reset() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::catch_unwind;
+
+    /// review-core M3: misuse of the engine from safe code is refused, not
+    /// undefined behaviour. One test: PHP starts once per process.
+    #[test]
+    fn engine_misuse_is_refused() {
+        let early = std::thread::spawn(|| catch_unwind(PhpThread::enter).is_err());
+        assert!(early.join().unwrap(), "enter before start panics");
+
+        let engine = Engine::start("").expect("PHP starts");
+        assert!(
+            Engine::start("").is_err(),
+            "a second start is refused (it would free the first one's strings)"
+        );
+
+        let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            let php = PhpThread::enter();
+            let twice = catch_unwind(PhpThread::enter).is_err();
+            entered_tx.send(twice).unwrap();
+            done_rx.recv().unwrap();
+            drop(php);
+        });
+        assert!(entered_rx.recv().unwrap(), "a second enter panics");
+        // Refused while a PHP thread lives (and PHP stays up for it).
+        assert!(!engine.shutdown());
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+    }
 }

@@ -132,6 +132,9 @@ pub(crate) struct Shared {
     pub jobs_tx: cb::Sender<Job>,
     pub jobs_rx: cb::Receiver<Job>,
     pub shutting_down: AtomicBool,
+    /// Every worker was asked to end its life for OPcache's pending restart
+    /// (once per restart, not once per request that sees it pending).
+    pub opcache_restart_asked: AtomicBool,
     /// Set once start-up finished: boot reports are no longer read.
     pub started: AtomicBool,
     /// One slot per possible worker (MAX_WORKERS); `alive` ones run.
@@ -207,6 +210,7 @@ impl Pool {
             jobs_tx,
             jobs_rx,
             shutting_down: AtomicBool::new(false),
+            opcache_restart_asked: AtomicBool::new(false),
             started: AtomicBool::new(false),
             states,
             ctls,

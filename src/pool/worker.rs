@@ -173,7 +173,11 @@ impl WorkerHost {
     }
 
     fn finish_exec(&mut self) {
-        if self.exec_deadline.take().is_some() && self.process.is_none() {
+        self.exec_deadline = None;
+        if self.process.is_none() {
+            // Always, not only when exec_ttl armed it: the request may have
+            // armed the engine's wall-clock timer itself (set_time_limit),
+            // and an idle worker must not time out on the next request.
             PhpThread::unset_timeout();
         }
         self.execs += 1;
@@ -194,6 +198,9 @@ impl WorkerHost {
         if let Some(why) = recycle {
             self.leave_for(why);
         }
+        if self.process.is_none() {
+            self.check_opcache_restart();
+        }
         if self.max_jobs > 0 && self.execs >= self.max_jobs {
             self.leave_for(Reason::MaxJobs);
         }
@@ -206,6 +213,25 @@ impl WorkerHost {
                 "worker memory over max_worker_memory; recycling it"
             );
             self.leave_for(Reason::MaxMemory);
+        }
+    }
+
+    /// OPcache filled up (or was invalidated) and wants to restart its
+    /// shared memory: that may only run while no life executes from it (the
+    /// C side's gate waits for that), so every worker is asked, once, to end
+    /// its life at its request boundary.
+    fn check_opcache_restart(&self) {
+        let asked = &self.shared.opcache_restart_asked;
+        if PhpThread::opcache_restart_pending() {
+            if !asked.swap(true, Ordering::AcqRel) {
+                tracing::info!(
+                    worker = self.id,
+                    "OPcache restart pending: restarting every worker at its request boundary"
+                );
+                self.shared.restart_all(Reason::Reset);
+            }
+        } else if asked.load(Ordering::Relaxed) {
+            asked.store(false, Ordering::Release);
         }
     }
 

@@ -1,0 +1,222 @@
+//! Containment: what one worker's request can do to the server, and what it
+//! must not. Real rr, real PHP, real HTTP on 127.0.0.1. Each test could fail:
+//! without its fix the server crashed, or a later request failed.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+fn app(name: &str, api: Api, pool: &str, extra: &str) -> App {
+    php_app(name, api, "containment.php", pool, extra)
+}
+
+fn one_worker(name: &str, api: Api, supervisor: &str) -> App {
+    app(
+        name,
+        api,
+        &format!("    num_workers: 1\n{supervisor}"),
+        "",
+    )
+}
+
+fn ok(s: &Server, path: &str) -> Resp {
+    let r = s.get(path);
+    assert_eq!(r.status, 200, "{path}: {}\n{}", r.text(), s.log());
+    r
+}
+
+/// The first line of the log that holds every one of `needles`.
+fn log_line(s: &Server, needles: &[&str]) -> Option<String> {
+    s.log()
+        .lines()
+        .find(|l| needles.iter().all(|n| l.contains(n)))
+        .map(str::to_string)
+}
+
+/// review-core C1: a header whose value is an empty array made
+/// rustrunner_respond() write through NULL (the whole server died) or past
+/// its buffer.
+#[test]
+fn empty_header_arrays_are_skipped_not_written_out_of_bounds() {
+    for api in [Api::Native, Api::Relay] {
+        let a = one_worker("empty-header", api, "");
+        let s = a.serve();
+        let r = ok(&s, "/only-empty-header");
+        assert_eq!(r.text(), "only");
+        assert!(r.header("X-Empty").is_none(), "{api:?}: {:?}", r.headers);
+        for _ in 0..50 {
+            let r = ok(&s, "/empty-headers");
+            assert_eq!(r.text(), "mixed");
+            let b: Vec<_> = r
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("b"))
+                .map(|(_, v)| v.as_str())
+                .collect();
+            assert_eq!(b, ["b1", "b2"], "{api:?}");
+            assert_eq!(r.header("H"), Some("h"));
+            assert!(r.header("C").is_none() && r.header("J").is_none());
+        }
+        let r = ok(&s, "/empty-header");
+        assert!(r.header("X-Empty").is_none());
+        // The same worker served it all: nothing crashed.
+        let w = r.header("X-Worker").unwrap().to_string();
+        assert_eq!(ok(&s, "/").header("X-Worker"), Some(w.as_str()));
+    }
+}
+
+/// review-core H1: with exec_ttl 0 (the default), a request's
+/// set_time_limit(1) stayed armed on the wall clock while the worker idled,
+/// and the next request died with "Maximum execution time".
+#[test]
+fn set_time_limit_ends_with_its_request() {
+    for api in [Api::Native, Api::Relay] {
+        let a = one_worker("time-limit", api, "");
+        let s = a.serve();
+        let w = ok(&s, "/set-time-limit?s=1")
+            .header("X-Worker")
+            .unwrap()
+            .to_string();
+        std::thread::sleep(Duration::from_millis(2500));
+        let r = ok(&s, "/");
+        assert_eq!(r.header("X-Worker"), Some(w.as_str()), "{api:?}: same life");
+        assert!(
+            !s.log().contains("Maximum execution time"),
+            "{api:?}: {}",
+            s.log()
+        );
+    }
+}
+
+/// review-core M1: a life ended by exec_ttl left its deadline behind, so the
+/// next life's boot-time set_time_limit(10) was clamped to 1 s and its slow
+/// boot failed, again and again.
+#[test]
+fn a_life_cut_by_exec_ttl_leaves_no_deadline_behind() {
+    for api in [Api::Native, Api::Relay] {
+        let a = one_worker(
+            "stale-deadline",
+            api,
+            "    supervisor:\n      exec_ttl: 1s\n",
+        );
+        a.file("slow-boot.flag", "");
+        let s = a.serve();
+        let first = ok(&s, "/").header("X-Worker").unwrap().to_string();
+        let r = s.get("/loop");
+        assert_eq!(r.status, 500, "{api:?}: exec_ttl cuts the loop");
+        let t = Instant::now();
+        let r = ok(&s, "/");
+        assert_ne!(r.header("X-Worker"), Some(first.as_str()), "a new life");
+        assert!(t.elapsed() < Duration::from_secs(10), "{api:?}");
+        assert_eq!(
+            s.log().matches("Maximum execution time").count(),
+            1,
+            "{api:?}: only the loop timed out, not the next boot:\n{}",
+            s.log()
+        );
+    }
+}
+
+/// review-core M5: after one fatal error, every later life of the thread
+/// reported exit status 255.
+#[test]
+fn exit_status_is_fresh_in_every_life() {
+    let a = one_worker("exit-status", Api::Native, "    max_jobs: 2\n");
+    let s = a.serve();
+    assert_eq!(s.get("/fatal").status, 500);
+    ok(&s, "/");
+    ok(&s, "/");
+    assert!(
+        s.wait_log("maxJobsReached", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    let line = log_line(&s, &["worker life ended", "maxJobsReached"]).unwrap();
+    assert!(line.contains("exit_status=0"), "{line}");
+}
+
+/// review-core M8: programs a thread worker starts with the default
+/// environment see server.env and RR_MODE, as under RoadRunner.
+#[test]
+fn server_env_reaches_programs_a_worker_starts() {
+    for (api, server) in [
+        (
+            Api::Native,
+            "  env:\n    RUSTRUNNER_WORKER_TRANSPORT: native\n    RR_TEST_CHILD: from-server-env\n",
+        ),
+        (
+            Api::Process,
+            "  executor: process\n  env:\n    RR_TEST_CHILD: from-server-env\n",
+        ),
+    ] {
+        let a = one_worker("child-env", api, "");
+        let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+        a.file(".rr.yaml", &yaml.replace(&api.server_yaml(), server));
+        let s = a.serve();
+        assert_eq!(ok(&s, "/child-env").text(), "from-server-env|http", "{api:?}");
+    }
+}
+
+/// review-core C2: OPcache's own restarts (memory full with enough waste)
+/// ran at the next life's start while other threads executed from its
+/// memory. Now they run alone: every worker ends its life, the restart
+/// happens, and every request is answered.
+#[test]
+fn opcache_restarts_run_while_no_worker_executes() {
+    let a = app(
+        "opcache-restart",
+        Api::Native,
+        "    num_workers: 4\n",
+        "",
+    );
+    // 8 MB of shared memory (OPcache's minimum), at least 1 % waste to
+    // restart: each file holds an immutable array of ~160 KB.
+    let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap().replace(
+        "php containment.php",
+        "php -d opcache.memory_consumption=8 -d opcache.max_wasted_percentage=1 -d opcache.interned_strings_buffer=1 containment.php",
+    );
+    a.file(".rr.yaml", &yaml);
+    let files = 240;
+    for n in 0..files {
+        let items: Vec<String> = (0..5000).map(|i| (i * 7 + n).to_string()).collect();
+        a.file(
+            &format!("gen/f{n}.php"),
+            &format!("<?php\nreturn count([{}]);\n", items.join(",")),
+        );
+    }
+    let s = a.serve();
+    let before: serde_json::Value = ok(&s, "/opcache").json();
+    assert_eq!(before["enabled"], true, "OPcache is on in workers");
+    let port = s.port;
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut bad = Vec::new();
+                for n in (c..files).step_by(4) {
+                    let url = format!("http://127.0.0.1:{port}/include?n={n}&invalidate=1");
+                    let r = request(ureq::get(&url), None);
+                    if r.status != 200 || r.text() != "5000" {
+                        bad.push((n, r.status, r.text()));
+                    }
+                }
+                bad
+            })
+        })
+        .collect();
+    let bad: Vec<_> = clients
+        .into_iter()
+        .flat_map(|c| c.join().unwrap())
+        .collect();
+    assert!(bad.is_empty(), "lost requests: {bad:?}\n{}", s.log());
+    let after: serde_json::Value = ok(&s, "/opcache").json();
+    assert!(
+        after["restarts"].as_u64().unwrap() > before["restarts"].as_u64().unwrap(),
+        "OPcache restarted its memory: {after}\n{}",
+        s.log()
+    );
+    assert!(
+        s.log().contains("OPcache restart pending"),
+        "the workers were recycled for it"
+    );
+}
