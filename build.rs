@@ -165,10 +165,7 @@ fn main() {
         // OPcache's own headers (scripts/build-php.sh copies them into the
         // install): the glue reads OPcache's shared globals to keep its
         // automatic restarts away from running threads.
-        if !include_dir
-            .join("ext/opcache/ZendAccelerator.h")
-            .exists()
-        {
+        if !include_dir.join("ext/opcache/ZendAccelerator.h").exists() {
             fail(&format!(
                 "the PHP at {} has OPcache linked in but not OPcache's headers\n\
                  ({}/ext/opcache/ZendAccelerator.h). Run scripts/build-php.sh (or `make php`)\n\

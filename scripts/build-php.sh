@@ -117,13 +117,23 @@ fetch_source() {
     local base="$CACHE/src/debian"
     SRC_DIR="$(ls -d "$base"/php8.2-*/ 2>/dev/null | head -n1 || true)"
     # The newest version the deb-src lists know (bookworm-security has the
-    # security fixes): a cached older source is fetched again.
+    # security fixes): a cached older source is replaced when the newer one
+    # downloads, and kept when it does not.
     ensure_deb_src
     local newest
     newest="$(apt-cache showsrc php8.2 2>/dev/null | sed -n 's/^Version: //p' | sort -rV | head -n1 || true)"
-    if [ -n "$newest" ] && [ -n "$SRC_DIR" ] && [ "$(basename "$SRC_DIR")" != "php8.2-${newest%%-*}" ]; then
-      say "cached source $(basename "$SRC_DIR") is older than php8.2 $newest; fetching that"
-      SRC_DIR=""
+    if [ -n "$newest" ] && [ -n "$SRC_DIR" ] && [ -f "$SRC_DIR/main/php_version.h" ] &&
+      [ "$(basename "$SRC_DIR")" != "php8.2-${newest%%-*}" ] && [ ! -f "$base.tried-$newest" ]; then
+      say "cached source $(basename "$SRC_DIR") is older than php8.2 $newest; trying to fetch that"
+      rm -rf "$base.new" && mkdir -p "$base.new"
+      if (cd "$base.new" && apt-get source -qq "php8.2=$newest" >&2); then
+        rm -rf "$base" && mv "$base.new" "$base"
+        SRC_DIR="$(ls -d "$base"/php8.2-*/ | head -n1)"
+      else
+        say "php8.2=$newest is listed but not downloadable here; keeping $(basename "$SRC_DIR")"
+        rm -rf "$base.new"
+        touch "$base.tried-$newest"
+      fi
     fi
     if [ -z "$SRC_DIR" ] || [ ! -f "$SRC_DIR/main/php_version.h" ]; then
       rm -rf "$base" && mkdir -p "$base"
@@ -168,7 +178,20 @@ static_opcache() {
     fail "rr_opcache.o has no rr_opcache_zend_extension_entry"
   rm -f "$out/librr_opcache.a"
   ar rcs "$out/librr_opcache.a" "$out/rr_opcache.o" && rm -f "$out/rr_opcache.o"
+  opcache_headers "$tree"
   say "OPcache archive: $out/librr_opcache.a"
+}
+
+# OPcache's headers, which PHP does not install: the glue reads OPcache's
+# shared globals (its pending-restart flag) through them. From the source
+# tree of this very build; build.rs refuses a linked-in OPcache without them.
+# $1 = a PHP source tree.
+opcache_headers() {
+  STEP="OPcache headers"
+  local inc
+  inc="$("$PREFIX/bin/php-config" --include-dir)/ext/opcache"
+  mkdir -p "$inc"
+  cp "$1"/ext/opcache/*.h "$inc/" || fail "cannot copy OPcache's headers from $1"
 }
 
 # Oniguruma (mbstring's regex library) as a static PIC archive, from
@@ -241,6 +264,10 @@ PREFIX="$CACHE/php-$VERSION-zts-$KEY"
 
 if [ -x "$PREFIX/bin/php-config" ] && [ -f "$PREFIX/lib/libphp.a" ] && [ -x "$PREFIX/bin/php" ]; then
   say "cached ZTS PHP $VERSION at $PREFIX"
+  # An install from before the glue needed OPcache's headers.
+  if [ -f "$PREFIX/lib/rustrunner/librr_opcache.a" ] && [ ! -f "$("$PREFIX/bin/php-config" --include-dir)/ext/opcache/ZendAccelerator.h" ]; then
+    opcache_headers "$SRC_DIR"
+  fi
   if [ $STATIC = 1 ]; then
     [ -f "$PREFIX/lib/rustrunner/librr_opcache.a" ] || retrofit_opcache
     static_onig

@@ -13,9 +13,9 @@
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 mod ffi {
     #![allow(
@@ -258,8 +258,7 @@ impl Engine {
     /// running, as at a process exit) while any [`PhpThread`] is alive or
     /// when called on another thread: returns false then.
     pub fn shutdown(self) -> bool {
-        if std::thread::current().id() != self.owner || LIVE_THREADS.load(Ordering::Acquire) != 0
-        {
+        if std::thread::current().id() != self.owner || LIVE_THREADS.load(Ordering::Acquire) != 0 {
             return false;
         }
         ENGINE_STARTED.store(false, Ordering::Release);
