@@ -221,3 +221,160 @@ fn opcache_restarts_run_while_no_worker_executes() {
         "the workers were recycled for it"
     );
 }
+
+/// Runs `fault` while a client keeps hitting a healthy route and a slow
+/// request is in flight on another worker; returns what those lost.
+fn while_serving(s: &Server, fault: impl FnOnce()) -> Vec<String> {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let port = s.port;
+    let healthy = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut lost = Vec::new();
+            let mut n = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) || n < 5 {
+                let r = request(ureq::get(&format!("http://127.0.0.1:{port}/")), None);
+                if r.status != 200 {
+                    lost.push(format!("healthy: {} {}", r.status, r.text()));
+                }
+                n += 1;
+            }
+            lost
+        })
+    };
+    let slow = std::thread::spawn(move || {
+        let r = request(
+            ureq::get(&format!("http://127.0.0.1:{port}/delay?ms=700")),
+            None,
+        );
+        (r.status != 200).then(|| format!("in flight: {} {}", r.status, r.text()))
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    fault();
+    let mut lost: Vec<String> = slow.join().unwrap().into_iter().collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    lost.extend(healthy.join().unwrap());
+    lost
+}
+
+fn guarded_app(name: &str, api: Api) -> App {
+    app(name, api, "    num_workers: 3\n", "")
+}
+
+/// issue 13: recursion through internal functions used to overflow the
+/// worker thread's C stack and abort the whole server. Now PHP's own
+/// "Maximum call stack size" Error is thrown, catchable, and costs at most
+/// its own request.
+#[test]
+fn deep_recursion_through_internal_functions_is_an_error() {
+    let a = guarded_app("stack", Api::Native);
+    let s = a.serve();
+    let caught = ok(&s, "/recurse-caught").text();
+    assert!(
+        caught.contains("Maximum call stack size"),
+        "a catchable Error: {caught}"
+    );
+    let lost = while_serving(&s, || assert_eq!(s.get("/recurse").status, 500));
+    assert!(lost.is_empty(), "{lost:?}\n{}", s.log());
+    ok(&s, "/");
+}
+
+/// issue 13: signals a worker or an operator sends never end the server.
+#[test]
+fn harmless_signals_do_not_kill_the_server() {
+    let a = guarded_app("signals", Api::Native);
+    let s = a.serve();
+    let lost = while_serving(&s, || {
+        for sig in ["USR1", "USR2", "ALRM", "PIPE"] {
+            let st = std::process::Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(s.pid().to_string())
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    });
+    assert!(lost.is_empty(), "{lost:?}\n{}", s.log());
+    ok(&s, "/");
+}
+
+/// issue 13: process-wide calls from a thread worker throw a clear Error
+/// that names server.executor: process; under the process executor they
+/// work on the worker's own process.
+#[test]
+fn process_wide_calls_are_refused_in_thread_workers() {
+    let a = guarded_app("refused", Api::Native);
+    let s = a.serve();
+    let lost = while_serving(&s, || {
+        for f in [
+            "kill-self&sig=TERM",
+            "kill-self&sig=USR1",
+            "kill-group",
+            "fork",
+            "exec",
+            "signal",
+            "alarm",
+            "setsid",
+        ] {
+            let body = ok(&s, &format!("/try?f={f}")).text();
+            assert!(
+                body.starts_with("Error: ") && body.contains("server.executor: process"),
+                "{f}: {body}"
+            );
+        }
+        // Signal 0 only asks whether the process exists.
+        assert_eq!(ok(&s, "/try?f=kill-0").text(), "returned true");
+    });
+    assert!(lost.is_empty(), "{lost:?}\n{}", s.log());
+    ok(&s, "/");
+
+    // A process worker may signal itself: only that worker ends.
+    let a = app("refused-process", Api::Process, "    num_workers: 1\n", "");
+    let s = a.serve();
+    assert_eq!(ok(&s, "/try?f=kill-0").text(), "returned true");
+    assert_eq!(ok(&s, "/try?f=alarm").text(), "returned 0");
+    ok(&s, "/");
+}
+
+/// issue 13: programs a thread worker starts (shell_exec, proc_open) get a
+/// clean signal mask, so SIGTERM can stop them.
+#[test]
+fn programs_a_worker_starts_have_no_blocked_signals() {
+    let a = guarded_app("sigmask", Api::Native);
+    let s = a.serve();
+    assert_eq!(
+        ok(&s, "/child-sigmask").text(),
+        "SigBlk:\t0000000000000000|SigBlk:\t0000000000000000"
+    );
+}
+
+/// issue 13: umask() in one worker does not reach the server's uploads
+/// (or other workers): the umask is per thread, uploads are always 0600.
+#[test]
+fn one_workers_umask_stays_in_its_thread() {
+    let a = app("umask", Api::Native, "    num_workers: 1\n", "");
+    let s = a.serve();
+    assert_eq!(ok(&s, "/umask").text(), "777");
+    let body = b"--B\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.txt\"\r\nContent-Type: text/plain\r\n\r\nhello\r\n--B--\r\n";
+    let r = s.post("/upload-mode", "multipart/form-data; boundary=B", body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), "600", "the upload file's mode");
+}
+
+/// issue 13: a worker cannot lift memory_limit above the server's ceiling
+/// (ini_set returns false, ini_get stays truthful); lowering it is fine.
+#[test]
+fn memory_limit_cannot_be_lifted_past_the_ceiling() {
+    let a = app(
+        "memory-ceiling",
+        Api::Native,
+        "    num_workers: 1\n    supervisor:\n      max_worker_memory: 100\n",
+        "",
+    );
+    let s = a.serve();
+    assert_eq!(ok(&s, "/memory-limit?v=-1").text(), "false 128M");
+    assert_eq!(ok(&s, "/memory-limit?v=4G").text(), "false 128M");
+    assert_eq!(ok(&s, "/memory-limit?v=64M").text(), "true 64M");
+    assert!(s.log().contains("cannot exceed"), "{}", s.log());
+}
