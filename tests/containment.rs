@@ -378,3 +378,42 @@ fn memory_limit_cannot_be_lifted_past_the_ceiling() {
     assert_eq!(ok(&s, "/memory-limit?v=64M").text(), "true 64M");
     assert!(s.log().contains("cannot exceed"), "{}", s.log());
 }
+
+/// issue 13: exec_ttl cannot interrupt one long C call. The client gets
+/// its 500 soon after exec_ttl anyway, the stuck thread is replaced at once
+/// so the pool keeps its capacity, and the thread ends when its call returns.
+#[test]
+fn a_thread_stuck_in_c_is_answered_and_replaced() {
+    let a = one_worker(
+        "stuck-in-c",
+        Api::Native,
+        "    supervisor:\n      exec_ttl: 1s\n",
+    );
+    let s = a.serve();
+    let first = ok(&s, "/").header("X-Worker").unwrap().to_string();
+    let t = Instant::now();
+    let r = s.get("/hash?cost=17");
+    let answered = t.elapsed();
+    assert_eq!(r.status, 500, "{}", r.text());
+    assert!(
+        answered < Duration::from_secs(5),
+        "answered after {answered:?}, exec_ttl is 1 s"
+    );
+    // The only worker is stuck: its replacement serves at once.
+    let t = Instant::now();
+    let r = ok(&s, "/");
+    assert_ne!(r.header("X-Worker"), Some(first.as_str()));
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(
+        s.log().contains("stuck in a call past exec_ttl"),
+        "{}",
+        s.log()
+    );
+    // The stuck thread's call returns; the thread ends, nothing else happens.
+    assert!(
+        s.wait_log("a stuck worker's call returned", Duration::from_secs(120)),
+        "{}",
+        s.log()
+    );
+    ok(&s, "/");
+}
