@@ -417,3 +417,57 @@ fn a_thread_stuck_in_c_is_answered_and_replaced() {
     );
     ok(&s, "/");
 }
+
+fn rss_mb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb / 1024
+}
+
+/// issue 13: 200 clients that do not read a 5 MB response used to hold
+/// 1 GB in the server. Buffered response bytes have a total bound (larger
+/// bodies wait in an unlinked temp file), and the server keeps serving.
+#[test]
+fn slow_readers_of_big_responses_are_bounded() {
+    use std::io::{Read, Write};
+    let a = app("slow-readers", Api::Native, "    num_workers: 4\n", "");
+    let s = a.serve();
+    let base = rss_mb(s.pid());
+    let mut clients = Vec::new();
+    for _ in 0..200 {
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.write_all(b"GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        clients.push(c);
+    }
+    // Every response was produced: the workers are free again.
+    let t = Instant::now();
+    while s.log().matches("uri=/big").count() < 200 && t.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let peak = rss_mb(s.pid());
+    eprintln!("rss: {base} MB before, {peak} MB with 200 stalled 5 MB responses");
+    ok(&s, "/");
+    // The clients read a little, then leave.
+    for c in &mut clients {
+        let mut buf = [0u8; 1024];
+        let _ = c.read(&mut buf);
+    }
+    drop(clients);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_mb(s.pid());
+    eprintln!("rss: {after} MB after they left");
+    assert!(peak < base + 300, "{peak} MB (base {base} MB)");
+    assert!(after < base + 300, "{after} MB (base {base} MB)");
+    let r = ok(&s, "/big?kb=64");
+    assert_eq!(r.text().len(), 64 * 1024);
+}
