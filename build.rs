@@ -160,6 +160,9 @@ fn main() {
 
     // The C glue.
     let mut build = cc::Build::new();
+    if prefix.join("lib/libphp.a").exists() {
+        build.define("RR_WRAP_SETLOCALE", "1");
+    }
     if static_opcache {
         build.define("RR_STATIC_OPCACHE", "1");
         // OPcache's own headers (scripts/build-php.sh copies them into the
@@ -237,6 +240,9 @@ fn main() {
             println!("cargo:rustc-link-lib=static:+whole-archive,-bundle=rr_opcache");
         }
         println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic");
+        // setlocale() per worker thread (php-sapi/rustrunner.c): every
+        // call in the linked-in PHP goes through the glue.
+        println!("cargo:rustc-link-arg-bins=-Wl,--wrap=setlocale");
         let mut search: Vec<PathBuf> = vec![rr_libdir.clone()];
         let mut wanted: Vec<String> = Vec::new();
         for tok in ldflags.split_whitespace().chain(libs.split_whitespace()) {

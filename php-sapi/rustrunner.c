@@ -1094,6 +1094,136 @@ static void rr_memory_limit_to_ceiling(void)
     zend_string_release(key);
 }
 
+/* The locale. libc's setlocale() is process-wide: one worker's
+ * setlocale(LC_ALL, 'de_DE') changed number formatting in every other
+ * worker, and PHP's request shutdown resets it (setlocale(LC_ALL, "C")) for
+ * everyone. The binary is linked with --wrap=setlocale (build.rs, static
+ * libphp only), so every setlocale() of PHP and its extensions comes here:
+ * on a worker thread it changes the thread's own locale (uselocale), which
+ * glibc's locale-dependent functions use; elsewhere it is libc's. */
+#ifdef RR_WRAP_SETLOCALE
+#include <langinfo.h>
+#include <locale.h>
+
+char *__real_setlocale(int category, const char *locale);
+char *__wrap_setlocale(int category, const char *locale);
+
+ZEND_TLS int rr_locale_per_thread = 0;
+ZEND_TLS locale_t rr_thread_locale = (locale_t)0;
+ZEND_TLS char rr_locale_name[1024];
+
+static const struct {
+    int cat;
+    const char *name;
+} rr_lc[] = {
+    {LC_CTYPE, "LC_CTYPE"},       {LC_NUMERIC, "LC_NUMERIC"},
+    {LC_TIME, "LC_TIME"},         {LC_COLLATE, "LC_COLLATE"},
+    {LC_MONETARY, "LC_MONETARY"}, {LC_MESSAGES, "LC_MESSAGES"},
+    {LC_PAPER, "LC_PAPER"},       {LC_NAME, "LC_NAME"},
+    {LC_ADDRESS, "LC_ADDRESS"},   {LC_TELEPHONE, "LC_TELEPHONE"},
+    {LC_MEASUREMENT, "LC_MEASUREMENT"}, {LC_IDENTIFICATION, "LC_IDENTIFICATION"},
+};
+#define RR_LC_COUNT (sizeof(rr_lc) / sizeof(rr_lc[0]))
+
+static int rr_lc_mask(int category)
+{
+    if (category == LC_ALL) {
+        return LC_ALL_MASK;
+    }
+    for (size_t i = 0; i < RR_LC_COUNT; i++) {
+        if (rr_lc[i].cat == category) {
+            return 1 << category;
+        }
+    }
+    return 0;
+}
+
+/* The name setlocale(category, NULL) reports, for the thread's locale:
+ * one name, or glibc's composite form when LC_ALL's categories differ. */
+static char *rr_locale_report(int category)
+{
+    locale_t loc = rr_thread_locale;
+    if (category != LC_ALL) {
+        snprintf(rr_locale_name, sizeof(rr_locale_name), "%s",
+                 nl_langinfo_l(_NL_LOCALE_NAME(category), loc));
+        return rr_locale_name;
+    }
+    const char *first = nl_langinfo_l(_NL_LOCALE_NAME(LC_CTYPE), loc);
+    int same = 1;
+    for (size_t i = 1; i < RR_LC_COUNT; i++) {
+        if (strcmp(first, nl_langinfo_l(_NL_LOCALE_NAME(rr_lc[i].cat), loc)) != 0) {
+            same = 0;
+            break;
+        }
+    }
+    if (same) {
+        snprintf(rr_locale_name, sizeof(rr_locale_name), "%s", first);
+        return rr_locale_name;
+    }
+    size_t off = 0;
+    rr_locale_name[0] = '\0';
+    for (size_t i = 0; i < RR_LC_COUNT && off < sizeof(rr_locale_name); i++) {
+        int n = snprintf(rr_locale_name + off, sizeof(rr_locale_name) - off, "%s%s=%s",
+                         i ? ";" : "", rr_lc[i].name,
+                         nl_langinfo_l(_NL_LOCALE_NAME(rr_lc[i].cat), loc));
+        if (n < 0) {
+            break;
+        }
+        off += (size_t)n;
+    }
+    return rr_locale_name;
+}
+
+char *__wrap_setlocale(int category, const char *locale)
+{
+    if (!rr_locale_per_thread) {
+        return __real_setlocale(category, locale);
+    }
+    int mask = rr_lc_mask(category);
+    if (!mask) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!rr_thread_locale) {
+        /* The first change on this thread starts from the process's. */
+        rr_thread_locale = duplocale(LC_GLOBAL_LOCALE);
+        if (!rr_thread_locale) {
+            return NULL;
+        }
+        uselocale(rr_thread_locale);
+    }
+    if (locale) {
+        /* On success newlocale() reuses or frees the base; on failure the
+         * base is untouched. */
+        locale_t n = newlocale(mask, locale, rr_thread_locale);
+        if (!n) {
+            return NULL;
+        }
+        rr_thread_locale = n;
+        uselocale(n);
+    }
+    return rr_locale_report(category);
+}
+
+static void rr_locale_thread_start(void)
+{
+    rr_locale_per_thread = rr_gate_on;
+}
+
+static void rr_locale_thread_stop(void)
+{
+    if (rr_thread_locale) {
+        uselocale(LC_GLOBAL_LOCALE);
+        freelocale(rr_thread_locale);
+        rr_thread_locale = (locale_t)0;
+    }
+    rr_locale_per_thread = 0;
+}
+#else
+static void rr_locale_thread_start(void) {}
+static void rr_locale_thread_stop(void) {}
+#endif
+
 /* In the post-startup hook (before any worker thread copies the tables),
  * and only for worker threads: `rr php-cli` is a process of its own. */
 static void rr_guards_install(void)
@@ -1308,6 +1438,7 @@ int rr_thread_start(void)
      * restores its umask at request end, now only on this thread. */
     (void)unshare(CLONE_FS);
     rr_stack_guard_init();
+    rr_locale_thread_start();
 
     (void)ts_resource(0);
     ZEND_TSRMLS_CACHE_UPDATE();
@@ -1316,6 +1447,7 @@ int rr_thread_start(void)
 
 void rr_thread_stop(void)
 {
+    rr_locale_thread_stop();
     rr_select_fd_close();
     ts_free_thread();
 }

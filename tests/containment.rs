@@ -471,3 +471,47 @@ fn slow_readers_of_big_responses_are_bounded() {
     let r = ok(&s, "/big?kb=64");
     assert_eq!(r.text().len(), 64 * 1024);
 }
+
+/// issue 13: setlocale() in one worker changes that worker's locale only
+/// (libc's is process-wide), and its life's end resets only its own.
+#[test]
+fn setlocale_stays_in_its_worker() {
+    let a = app("locale", Api::Native, "    num_workers: 2\n", "");
+    let s = a.serve();
+    // Keep one worker busy so the next requests go to the other.
+    let port = s.port;
+    let busy = std::thread::spawn(move || {
+        let r = request(
+            ureq::get(&format!("http://127.0.0.1:{port}/delay?ms=1500")),
+            None,
+        );
+        r.header("X-Worker").unwrap().to_string()
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let r = ok(&s, "/setlocale?v=C.UTF-8");
+    assert_eq!(
+        r.text(),
+        "C.UTF-8|C.UTF-8",
+        "the worker's own locale changed"
+    );
+    let changed = r.header("X-Worker").unwrap().to_string();
+    let other = busy.join().unwrap();
+    assert_ne!(changed, other);
+    // Now ask both workers until the other one answers.
+    let mut seen_other = false;
+    for _ in 0..40 {
+        let r = ok(&s, "/getlocale");
+        let w = r.header("X-Worker").unwrap();
+        if w == other {
+            assert_eq!(
+                r.text(),
+                "C|C.UTF-8",
+                "the other worker kept the server's locale"
+            );
+            seen_other = true;
+        } else {
+            assert_eq!(r.text(), "C.UTF-8|C.UTF-8");
+        }
+    }
+    assert!(seen_other, "the other worker answered");
+}
