@@ -1,6 +1,7 @@
 //! `rr`: a RoadRunner-compatible PHP application server whose PHP workers are
 //! threads of this process.
 
+mod cells;
 mod cli;
 mod config;
 mod http;
@@ -98,6 +99,7 @@ fn fail(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
+    cells::remember_start_dir();
     // `rr php-cli ...` and a `php` link to rr take php's own options.
     if let Some(code) = cli::dispatch() {
         return code;
@@ -188,7 +190,9 @@ fn main() -> ExitCode {
             for w in &cfg.warnings {
                 tracing::warn!("{w}");
             }
-            if cli.pid {
+            // (A cell's supervisor writes the pid file.)
+            let pid_file = cli.pid && cells::cell_index().is_none();
+            if pid_file {
                 if let Err(e) = std::fs::write(".pid", std::process::id().to_string()) {
                     return fail(format!("cannot write ./.pid: {e}"));
                 }
@@ -200,7 +204,7 @@ fn main() -> ExitCode {
                     silent: cli.silent,
                 },
             );
-            if cli.pid {
+            if pid_file {
                 let _ = std::fs::remove_file(Path::new(".pid"));
             }
             match res {

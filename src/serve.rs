@@ -524,6 +524,19 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
         None => None,
     };
     prepare_uploads(&mut cfg, run_as.as_ref(), process)?;
+    let cell = crate::cells::cell_index();
+    if cfg.server.cells > 0 && cell.is_none() && !opts.test {
+        // The supervisor: on_init once, then the cells (each of them runs
+        // the rest of this function).
+        run_on_init(&cfg, on_init_as.as_ref())?;
+        return crate::cells::supervise(&cfg, cfg.server.cells);
+    }
+    let inherited = match cell {
+        Some(_) => Some(crate::cells::inherited_listener()?),
+        None => None,
+    };
+    // Cell 0 serves RPC, status and metrics; the other cells only HTTP.
+    let side_services = cell.map_or(true, |i| i == 0);
     let mut engine = None;
     let spec = if process {
         process_spec(&cfg, php_cmd.is_ok(), run_as.as_ref())?
@@ -618,11 +631,11 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
         for w in &cfg.http.warnings {
             tracing::warn!("config {}: {w}", cfg.file.display());
         }
-        let prepared = http::prepare(&cfg.http)
+        let prepared = http::prepare(&cfg.http, inherited)
             .await
             .map_err(|e| anyhow!(e.describe(&cfg.file)))?;
         let addresses = prepared.addresses();
-        let rpc_listener = match &cfg.rpc {
+        let rpc_listener = match cfg.rpc.as_ref().filter(|_| side_services) {
             Some(r) => Some(
                 rpc::Listener::bind(&r.addr)
                     .await
@@ -630,7 +643,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             ),
             None => None,
         };
-        let status_listener = match &cfg.status {
+        let status_listener = match cfg.status.as_ref().filter(|_| side_services) {
             Some(s) => Some(
                 tokio::net::TcpListener::bind(&s.address)
                     .await
@@ -638,7 +651,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             ),
             None => None,
         };
-        let metrics_listener = match &cfg.metrics {
+        let metrics_listener = match cfg.metrics.as_ref().filter(|_| side_services) {
             Some(m) => Some(
                 tokio::net::TcpListener::bind(&m.address)
                     .await
@@ -646,7 +659,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             ),
             None => None,
         };
-        {
+        if cell.is_none() {
             let c = cfg.clone();
             let who = on_init_as.clone();
             tokio::task::spawn_blocking(move || run_on_init(&c, who.as_ref()))

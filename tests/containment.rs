@@ -515,3 +515,88 @@ fn setlocale_stays_in_its_worker() {
     }
     assert!(seen_other, "the other worker answered");
 }
+
+/// One HTTP/1.1 GET on a fresh connection: Ok(status) or the error kind.
+fn try_get(port: u16, path: &str) -> Result<u16, std::io::ErrorKind> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.kind())?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes())
+        .map_err(|e| e.kind())?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).map_err(|e| e.kind())?;
+    let text = String::from_utf8_lossy(&out);
+    text.split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or(std::io::ErrorKind::UnexpectedEof)
+}
+
+/// issue 13: with `server.cells`, what no guard can stop (here a stack
+/// overflow while PHP frees a deep structure, which aborts the process as a
+/// segfault in an extension would) ends one cell: the supervisor keeps the
+/// listener, so no connection is refused, and serves again within a second.
+#[test]
+fn a_crash_in_c_costs_one_cell_not_the_server() {
+    for cells in [1, 2] {
+        let a = app("cells", Api::Native, "    num_workers: 2\n", "");
+        let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+        a.file(
+            ".rr.yaml",
+            &yaml.replace("server:\n", &format!("server:\n  cells: {cells}\n")),
+        );
+        let mut s = a.serve();
+        let supervisor = s.pid();
+        let cell_pid: u32 = ok(&s, "/pid").text().parse().unwrap();
+        assert_ne!(cell_pid, supervisor, "PHP runs in a cell");
+
+        let port = s.port;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let prober = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let (mut refused, mut ok_n, mut failed) = (0, 0, 0);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    match try_get(port, "/") {
+                        Ok(200) => ok_n += 1,
+                        Err(std::io::ErrorKind::ConnectionRefused) => refused += 1,
+                        _ => failed += 1,
+                    }
+                }
+                (refused, ok_n, failed)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(200));
+        let crashed = try_get(port, "/deep-free");
+        assert!(crashed != Ok(200), "the crashing request cannot succeed");
+        let t = Instant::now();
+        let back = loop {
+            if try_get(port, "/") == Ok(200) {
+                break t.elapsed();
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "{}", s.log());
+        };
+        std::thread::sleep(Duration::from_millis(300));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (refused, served, failed) = prober.join().unwrap();
+        eprintln!(
+            "cells={cells}: served again after {back:?}; healthy requests: {served} ok, {failed} lost, {refused} refused"
+        );
+        assert_eq!(refused, 0, "no connection refused");
+        assert!(back < Duration::from_secs(1), "{back:?}");
+        assert!(
+            s.log().contains("cell 0 died (killed by SIGABRT)")
+                || s.log().contains("cell 1 died (killed by SIGABRT)"),
+            "{}",
+            s.log()
+        );
+        // A new cell serves; the supervisor is the same process.
+        assert_eq!(s.pid(), supervisor);
+        ok(&s, "/");
+        assert_eq!(s.stop(), Some(0), "{}", s.log());
+        assert!(
+            !std::path::Path::new(&format!("/proc/{cell_pid}")).exists(),
+            "no cell left behind"
+        );
+    }
+}

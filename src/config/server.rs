@@ -17,6 +17,9 @@ pub struct ServerConfig {
     /// `server.executor`: "thread" or "process"; None = decide from the command.
     pub executor: Option<String>,
     pub on_init: Option<OnInit>,
+    /// `server.cells`: worker-host processes behind a supervisor that owns
+    /// the listeners (0 = the workers are threads of this process).
+    pub cells: usize,
 }
 
 /// `server.on_init`: a command run once before the workers start.
@@ -39,6 +42,7 @@ const KEYS: &[&str] = &[
     "relay_timeout",
     "on_init",
     "executor",
+    "cells",
 ];
 const ON_INIT_KEYS: &[&str] = &["command", "exec_timeout", "exit_on_error", "env", "user"];
 
@@ -226,6 +230,30 @@ pub fn parse(root: &Value, warn: &mut Warnings) -> KeyResult<ServerConfig> {
             })
         }
     };
+    // Beyond RoadRunner: thread workers in child processes ("cells"), so a
+    // crash in C takes one cell's requests, not the server.
+    let cells = match get(server, "cells") {
+        Some(v) => {
+            let n = as_u64(v, "server.cells")?;
+            if n > 64 {
+                return Err(("server.cells".into(), format!("{n} is more than 64")));
+            }
+            n as usize
+        }
+        None => 0,
+    };
+    if cells > 0 && executor.as_deref() == Some("process") {
+        return Err((
+            "server.cells".into(),
+            "cells host thread workers; with server.executor: process every worker is a process already".into(),
+        ));
+    }
+    if cells > 0 && !user.is_empty() {
+        return Err((
+            "server.cells".into(),
+            "not supported together with server.user yet".into(),
+        ));
+    }
     Ok(ServerConfig {
         command,
         env,
@@ -233,5 +261,6 @@ pub fn parse(root: &Value, warn: &mut Warnings) -> KeyResult<ServerConfig> {
         user,
         executor,
         on_init,
+        cells,
     })
 }

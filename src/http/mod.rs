@@ -82,7 +82,7 @@ impl Prepared {
 
 /// RoadRunner's listener addresses: `:port` is every IPv4 interface, and a
 /// `tcp://` prefix is allowed.
-fn listen_address(a: &str) -> String {
+pub(crate) fn listen_address(a: &str) -> String {
     let a = a.strip_prefix("tcp://").unwrap_or(a);
     if a.starts_with(':') {
         format!("0.0.0.0{a}")
@@ -92,7 +92,11 @@ fn listen_address(a: &str) -> String {
 }
 
 /// Check the files the config names and bind every listener, before PHP starts.
-pub async fn prepare(cfg: &HttpConfig) -> Result<Prepared, SetupError> {
+/// `inherited`: the plain listener a cell got from its supervisor.
+pub async fn prepare(
+    cfg: &HttpConfig,
+    inherited: Option<std::net::TcpListener>,
+) -> Result<Prepared, SetupError> {
     let statics = match (&cfg.static_files, cfg.uses("static")) {
         (Some(s), true) => Some(
             static_files::StaticFiles::new(s)
@@ -119,7 +123,9 @@ pub async fn prepare(cfg: &HttpConfig) -> Result<Prepared, SetupError> {
         }
         None => None,
     };
-    let plain = if cfg.address.is_empty() {
+    let plain = if let Some(l) = inherited {
+        Some(TcpListener::from_std(l).map_err(|e| SetupError::Listen(cfg.address.clone(), e))?)
+    } else if cfg.address.is_empty() {
         None
     } else {
         let addr = listen_address(&cfg.address);
