@@ -1596,10 +1596,12 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
     done:;
     } zend_end_try();
 
-    result->exit_status = EG(exit_status);
     result->peak_memory = zend_memory_peak_usage(0);
 
     php_request_shutdown(NULL);
+    /* After the shutdown functions and destructors, as php-cli: an exit()
+     * there (Symfony's error handler sets 255 that way) is the status. */
+    result->exit_status = EG(exit_status);
     rr_gate_leave();
     SG(server_context) = NULL;
     SG(request_info).argc = 0;

@@ -524,6 +524,22 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
         None => None,
     };
     prepare_uploads(&mut cfg, run_as.as_ref(), process)?;
+    if let Some(m) = &cfg.metrics {
+        // The application's metrics plugin, ready before any worker boots.
+        let mut collect = Vec::new();
+        for (name, v) in &m.collect {
+            let key = format!("metrics.collect.{name}");
+            let spec = observe::app_metrics::spec_from_json(v, &key)
+                .map_err(|e| anyhow!("config error in {}: {e}", cfg.file.display()))?;
+            collect.push((name.clone(), spec));
+        }
+        observe::app_metrics::install(&collect).map_err(|e| {
+            anyhow!(
+                "config error in {}: metrics.collect: {e}",
+                cfg.file.display()
+            )
+        })?;
+    }
     let cell = crate::cells::cell_index();
     if cfg.server.cells > 0 && cell.is_none() && !opts.test {
         // The supervisor: on_init once, then the cells (each of them runs
@@ -678,7 +694,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             );
         }
         let pool_cfg = cfg.http.pool.clone();
-        let pool = tokio::task::spawn_blocking(move || Pool::start(spec, pool_cfg))
+        let pool = tokio::task::spawn_blocking(move || Pool::launch(spec, pool_cfg))
             .await
             .map_err(|e| anyhow!("pool start panicked: {e}"))?
             .map_err(|e| anyhow!("{e}"))?;
@@ -693,6 +709,15 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
         if let Some(l) = rpc_listener {
             side_tasks.push(tokio::spawn(rpc::serve(l, runtime.clone())));
             tracing::info!(target: "rr::rpc", listen = %cfg.rpc.as_ref().map(|r| r.listen.as_str()).unwrap_or(""), "rpc server started");
+        }
+        // RPC answers while the workers boot: a worker may call it before
+        // its loop (the Symfony bundle declares its metrics so).
+        {
+            let p = pool.clone();
+            tokio::task::spawn_blocking(move || p.wait_booted())
+                .await
+                .map_err(|e| anyhow!("pool start panicked: {e}"))?
+                .map_err(|e| anyhow!("{e}"))?;
         }
         if let (Some(l), Some(s)) = (status_listener, &cfg.status) {
             let r = runtime.clone();

@@ -119,6 +119,16 @@ fn php_cli_code_args_ini_and_exit_status() {
     assert!(stdout(&o).contains("Fatal error: Uncaught RuntimeException: boom"));
     assert_eq!(String::from_utf8_lossy(&o.stderr), "logged\n");
 
+    // exit() in a shutdown function or a destructor is the status, as in
+    // php-cli (Symfony's error handler sets 255 that way).
+    let o = php(&["-r", "register_shutdown_function(fn () => exit(3));"]);
+    assert_eq!(o.status.code(), Some(3), "{o:?}");
+    let o = php(&[
+        "-r",
+        "$o = new class { function __destruct() { exit(4); } }; echo 'x';",
+    ]);
+    assert_eq!(o.status.code(), Some(4), "{o:?}");
+
     // Unsupported and bad options fail with a message.
     let o = php(&["-S", "127.0.0.1:0"]);
     assert_eq!(o.status.code(), Some(1));

@@ -38,6 +38,17 @@ declare(strict_types=1);
         'spiral\goridge\rpc\exception\rpcexception' => ['RustRunner\Worker\RPC\Exception\RPCException', 'RPC/Exception/RPCException.php'],
         'spiral\goridge\rpc\exception\serviceexception' => ['RustRunner\Worker\RPC\Exception\ServiceException', 'RPC/Exception/ServiceException.php'],
         'spiral\roadrunner\http\exception\streamstoppedexception' => ['RustRunner\Worker\Http\Exception\StreamStoppedException', 'Http/Exception/StreamStoppedException.php'],
+        // roadrunner-php/metrics, when the application did not install it.
+        'spiral\roadrunner\metrics\metricsinterface' => ['RustRunner\Worker\Metrics\MetricsInterface', 'Metrics/MetricsInterface.php'],
+        'spiral\roadrunner\metrics\metrics' => ['RustRunner\Worker\Metrics\Metrics', 'Metrics/Metrics.php'],
+        'spiral\roadrunner\metrics\collectorinterface' => ['RustRunner\Worker\Metrics\CollectorInterface', 'Metrics/CollectorInterface.php'],
+        'spiral\roadrunner\metrics\collector' => ['RustRunner\Worker\Metrics\Collector', 'Metrics/Collector.php'],
+        'spiral\roadrunner\metrics\collectortype' => ['RustRunner\Worker\Metrics\CollectorType', 'Metrics/CollectorType.php'],
+        'spiral\roadrunner\metrics\metricsoptions' => ['RustRunner\Worker\Metrics\MetricsOptions', 'Metrics/MetricsOptions.php'],
+        'spiral\roadrunner\metrics\metricsfactory' => ['RustRunner\Worker\Metrics\MetricsFactory', 'Metrics/MetricsFactory.php'],
+        'spiral\roadrunner\metrics\retrymetrics' => ['RustRunner\Worker\Metrics\RetryMetrics', 'Metrics/RetryMetrics.php'],
+        'spiral\roadrunner\metrics\suppressexceptionsmetrics' => ['RustRunner\Worker\Metrics\SuppressExceptionsMetrics', 'Metrics/SuppressExceptionsMetrics.php'],
+        'spiral\roadrunner\metrics\exception\metricsexception' => ['RustRunner\Worker\Metrics\Exception\MetricsException', 'Metrics/Exception/MetricsException.php'],
         // baldinof/roadrunner-bundle's entry points, when the bundle is not
         // installed: APP_RUNTIME, bin/roadrunner-worker and config/bundles.php
         // written for it run on the server's own Symfony runner.
@@ -53,6 +64,18 @@ declare(strict_types=1);
             $file = __DIR__ . '/src/' . \str_replace('\\', '/', \substr($class, 18)) . '.php';
             if (\is_file($file)) {
                 require $file;
+            }
+            // Our class under its Spiral name at once: `catch (Spiral\...\XException)`
+            // does not autoload, so an exception we throw must already have it.
+            static $spiral = null;
+            $spiral ??= \array_combine(
+                \array_map(static fn (array $e): string => \strtolower($e[0]), $map),
+                \array_keys($map),
+            );
+            $name = $spiral[\strtolower($class)] ?? null;
+            if ($name !== null && !\class_exists($name, false) && !\interface_exists($name, false)
+                && (\class_exists($class, false) || \interface_exists($class, false))) {
+                \class_alias($class, $name, false);
             }
         }
         return;

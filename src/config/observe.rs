@@ -32,6 +32,9 @@ pub struct StatusConfig {
 pub struct MetricsConfig {
     /// host:port of the Prometheus endpoint.
     pub address: String,
+    /// `metrics.collect`: the application's collectors, name → its mapping
+    /// as JSON (checked where they are declared, observe::app_metrics).
+    pub collect: Vec<(String, serde_json::Value)>,
 }
 
 pub const DEFAULT_RPC: &str = "tcp://127.0.0.1:6001";
@@ -163,14 +166,56 @@ pub fn parse_metrics(root: &Value, warn: &mut Warnings) -> KeyResult<Option<Metr
         address
     };
     host_port(&address).map_err(|m| ("metrics.address".to_string(), m))?;
-    if let Some(c) = get(m, "collect") {
-        if c.as_mapping().is_some_and(|m| !m.is_empty()) {
+    let mut collect = Vec::new();
+    match get(m, "collect") {
+        None | Some(Value::Null) => {}
+        Some(Value::Mapping(c)) => {
+            for (name, spec) in c {
+                let name = as_string(name, "metrics.collect")?;
+                let key = format!("metrics.collect.{name}");
+                let Value::Mapping(fields) = spec else {
+                    return Err((key, "must be a mapping (type, help, labels, ...)".into()));
+                };
+                // YAML to JSON; objectives' keys are numbers in YAML.
+                let mut obj = serde_json::Map::new();
+                for (k, v) in fields {
+                    let k = as_string(k, &key)?;
+                    let v = if k == "objectives" {
+                        match v {
+                            Value::Mapping(o) => serde_json::Value::Object(
+                                o.iter()
+                                    .map(|(q, e)| {
+                                        Ok((
+                                            as_string(q, &format!("{key}.objectives"))?,
+                                            serde_json::to_value(e).map_err(|e| {
+                                                (format!("{key}.objectives"), e.to_string())
+                                            })?,
+                                        ))
+                                    })
+                                    .collect::<KeyResult<_>>()?,
+                            ),
+                            _ => {
+                                return Err((
+                                    format!("{key}.objectives"),
+                                    "must be a mapping of quantile: error".into(),
+                                ))
+                            }
+                        }
+                    } else {
+                        serde_json::to_value(v)
+                            .map_err(|e| (format!("{key}.{k}"), e.to_string()))?
+                    };
+                    obj.insert(k, v);
+                }
+                collect.push((name, serde_json::Value::Object(obj)));
+            }
+        }
+        Some(_) => {
             return Err((
                 "metrics.collect".into(),
-                "application metrics (collect, metrics.Declare/Add over RPC) are not supported yet"
-                    .into(),
-            ));
+                "must be a mapping of name: collector".into(),
+            ))
         }
     }
-    Ok(Some(MetricsConfig { address }))
+    Ok(Some(MetricsConfig { address, collect }))
 }

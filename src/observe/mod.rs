@@ -7,6 +7,7 @@
 //! worker lives), `rpc`, `status`, `metrics`; everything else is the root
 //! logger's.
 
+pub mod app_metrics;
 pub mod metrics;
 pub mod status;
 

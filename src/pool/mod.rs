@@ -154,7 +154,7 @@ pub(crate) struct Shared {
     pub ctls: Vec<cb::Sender<Ctl>>,
     pub ctl_rxs: Vec<cb::Receiver<Ctl>>,
     /// Boot reports: (worker id, Ok or PHP's error message).
-    pub boot_tx: cb::Sender<(usize, Result<(), String>)>,
+    pub boot_tx: cb::Sender<BootReport>,
     /// Worker restarts by reason (indexed by `Reason as usize`).
     pub restarts: [AtomicU64; REASONS.len()],
     pub epoch: Instant,
@@ -181,12 +181,17 @@ impl Shared {
     }
 }
 
+/// A worker's first boot: (worker id, Ok or PHP's error message).
+type BootReport = (usize, Result<(), String>);
+
 /// RoadRunner's limit on a pool's workers.
 pub const MAX_WORKERS: usize = 500;
 
 pub struct Pool {
     shared: Arc<Shared>,
     acceptor: Option<Arc<process::Acceptor>>,
+    /// Boot reports of the first lives, until [`Pool::wait_booted`] read them.
+    boot_rx: Mutex<Option<cb::Receiver<BootReport>>>,
     supervisor: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -201,9 +206,10 @@ impl std::fmt::Display for BootError {
 }
 
 impl Pool {
-    /// Start `cfg.num_workers` worker threads and wait until every one is
-    /// ready (or one fails to boot, which fails the start with PHP's message).
-    pub fn start(spec: WorkerSpec, cfg: PoolConfig) -> Result<Pool, BootError> {
+    /// Start `cfg.num_workers` workers; [`Pool::wait_booted`] waits for
+    /// them. In between the pool exists (RPC can see it and answer a worker
+    /// that calls it while it boots, as RoadRunner does).
+    pub fn launch(spec: WorkerSpec, cfg: PoolConfig) -> Result<Pool, BootError> {
         let n = cfg.num_workers.clamp(1, MAX_WORKERS);
         let (jobs_tx, jobs_rx) = cb::unbounded();
         let (boot_tx, boot_rx) = cb::unbounded();
@@ -242,12 +248,23 @@ impl Pool {
         let pool = Pool {
             shared,
             acceptor,
+            boot_rx: Mutex::new(Some(boot_rx)),
             supervisor: Mutex::new(None),
         };
         for id in 0..n {
             pool.spawn(id).map_err(BootError)?;
         }
+        Ok(pool)
+    }
 
+    /// Wait until every worker of the first start is ready, or one fails to
+    /// boot (which stops the pool and fails with PHP's message).
+    pub fn wait_booted(&self) -> Result<(), BootError> {
+        let pool = self;
+        let Some(boot_rx) = pool.boot_rx.lock().take() else {
+            return Ok(());
+        };
+        let n = pool.shared.cfg.num_workers.clamp(1, MAX_WORKERS);
         let deadline = Instant::now() + pool.shared.cfg.allocate_timeout;
         let mut ready = 0;
         while ready < n {
@@ -280,7 +297,7 @@ impl Pool {
                 .map_err(|e| BootError(format!("cannot start the supervisor: {e}")))?;
             *pool.supervisor.lock() = Some(t);
         }
-        Ok(pool)
+        Ok(())
     }
 
     /// Start the worker thread of slot `id`.

@@ -196,6 +196,9 @@ async fn call(rt: &Runtime, method: &str, arg: Value) -> Result<Value, String> {
             Ok(json!(true))
         }
         "informer.Jobs" => Err("the jobs plugin is not supported by rustrunner".into()),
+        m if m.starts_with("metrics.") && crate::observe::app_metrics::get().is_some() => {
+            metrics_call(m, &arg)
+        }
         "resetter.Reset" => {
             let p = plugin_arg(&arg)?;
             known_plugin(&p)?;
@@ -211,6 +214,32 @@ async fn call(rt: &Runtime, method: &str, arg: Value) -> Result<Value, String> {
             }
         }
     }
+}
+
+/// RoadRunner's `metrics` plugin (enabled by the `metrics` section).
+fn metrics_call(method: &str, arg: &Value) -> Result<Value, String> {
+    use crate::observe::app_metrics::{self, spec_from_json, update_from_json};
+    let app = app_metrics::get().ok_or("rpc: can't find service metrics")?;
+    match method {
+        "metrics.Declare" => {
+            let name = arg
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or("metrics.Declare: expected {name, collector}")?;
+            let spec = spec_from_json(arg.get("collector").unwrap_or(&Value::Null), "collector")?;
+            app.declare(name, spec)?;
+        }
+        "metrics.Unregister" => {
+            let name = arg.as_str().ok_or("metrics.Unregister: expected a name")?;
+            app.unregister(name)?;
+        }
+        "metrics.Add" => app.add(&update_from_json(arg)?)?,
+        "metrics.Sub" => app.sub(&update_from_json(arg)?)?,
+        "metrics.Set" => app.set(&update_from_json(arg)?)?,
+        "metrics.Observe" => app.observe(&update_from_json(arg)?)?,
+        _ => return Err(format!("rpc: can't find method {method}")),
+    }
+    Ok(json!(true))
 }
 
 /// Rolling restart: every worker leaves at its request boundary; returns
