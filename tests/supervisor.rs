@@ -361,3 +361,27 @@ fn process_workers_exec_ttl_memory_and_boot_failure() {
     assert_eq!(code, Some(1), "{out}");
     assert!(out.contains("boot failure requested"), "{out}");
 }
+
+/// issue 15 (item 13): exec_ttl on a process worker that waits for a
+/// program it started: the whole process group is killed, so the client
+/// gets its answer at exec_ttl, not when the program ends.
+#[test]
+fn exec_ttl_kills_a_process_workers_children_too() {
+    let a = app(
+        "execttl-group",
+        Api::Process,
+        "    num_workers: 1\n    supervisor:\n      exec_ttl: 1s\n",
+        "",
+    );
+    let s = a.serve();
+    worker_id(&s, "/id");
+    let t = Instant::now();
+    let r = s.get("/exec-sleep?s=20");
+    assert_eq!(r.status, 500);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "answered after {:?}",
+        t.elapsed()
+    );
+    worker_id(&s, "/id");
+}

@@ -427,7 +427,7 @@ fn one_life(
     };
     let exited = wait_exit(&mut child, Duration::from_secs(10), || collect(host));
     if !exited {
-        let _ = child.kill();
+        kill_group(&mut child);
     }
     let status = child.wait().ok();
     collect(host);
@@ -523,7 +523,7 @@ fn drive(
             Ok(Event::Relay(d)) => {
                 host.relay_write(&d);
                 if host.broken {
-                    let _ = child.kill();
+                    kill_group(child);
                     return;
                 }
             }
@@ -534,7 +534,7 @@ fn drive(
                     tracing::warn!("worker exceeded exec_ttl; killing its process");
                     host.last_error =
                         "the request exceeded exec_ttl; the worker process was killed".into();
-                    let _ = child.kill();
+                    kill_group(child);
                     return;
                 }
                 if matches!(child.try_wait(), Ok(Some(_))) {
@@ -543,4 +543,17 @@ fn drive(
             }
         }
     }
+}
+
+/// SIGKILL to the worker's whole process group (it has its own): a program
+/// it started (`exec('sleep 20')`) would otherwise keep the relay pipes
+/// open, and the client would wait for that program instead of exec_ttl.
+fn kill_group(child: &mut std::process::Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.kill();
 }
