@@ -367,6 +367,35 @@ fn boot_failures_exit_1_with_php_message() {
         assert_eq!(code, Some(1), "{script}: {out}");
         assert!(out.contains(needle), "{script}: {out}");
     }
+    // The cause is in the error whatever logs.level lets through, on both
+    // executors (issue 15, item 12): PHP's own fatal error, or what the app's
+    // error handler printed, never only the last line of a stack trace.
+    for api in [Api::Native, Api::Process] {
+        for (script, needle) in [
+            (
+                "failboot.php",
+                "Uncaught RuntimeException: database unreachable at boot",
+            ),
+            ("printed_failure.php", "cannot reach the database (test)"),
+        ] {
+            let a = app(
+                "boot-quiet",
+                api,
+                script,
+                "    num_workers: 1
+",
+            );
+            let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml"))
+                .unwrap()
+                .replace("level: debug", "level: error");
+            a.file(".rr.yaml", &yaml);
+            let (code, out) = a.run(&["serve"], Duration::from_secs(20));
+            assert_eq!(code, Some(1), "{api:?} {script}: {out}");
+            // rr's own final error (`rr: ...` on stderr), not the PHP log.
+            let err = &out[out.rfind("rr: ").unwrap_or(0)..];
+            assert!(err.contains(needle), "{api:?} {script}: {out}");
+        }
+    }
     let a = App::new(
         "missing",
         "version: \"3\"\nserver:\n  command: php nope.php\nhttp:\n  address: 127.0.0.1:{port}\n",

@@ -437,8 +437,8 @@ fn one_life(
     if host.last_error.is_empty() {
         // PHP's own words, from what it wrote on STDERR.
         let t = tail.lock();
-        let last: Vec<&str> = t.lines().rev().take(3).collect();
-        host.last_error = last.into_iter().rev().collect::<Vec<_>>().join(" | ");
+        let lines: Vec<&str> = t.lines().collect();
+        host.last_error = super::worker::php_cause(&lines).unwrap_or_default();
     }
     let exit_status = status.and_then(|s| s.code()).unwrap_or(255);
     LifeEnd {

@@ -60,6 +60,10 @@ pub(super) struct WorkerHost {
     max_jobs: u64,
     /// The last error PHP logged, for boot failures.
     pub(super) last_error: String,
+    /// What the script printed (output, STDERR) before it was ready: the
+    /// cause of a boot failure when PHP logged none (an app's own error
+    /// handler prints it), whatever the log level lets through.
+    pub(super) boot_output: VecDeque<String>,
     out_line: Vec<u8>,
     err_line: Vec<u8>,
     /// A streamed response whose head went out: later frames are its body.
@@ -104,6 +108,7 @@ impl WorkerHost {
             execs: 0,
             max_jobs,
             last_error: String::new(),
+            boot_output: VecDeque::new(),
             out_line: Vec::new(),
             err_line: Vec::new(),
             stream: None,
@@ -360,6 +365,12 @@ impl WorkerHost {
         while let Some(pos) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=pos).collect();
             let text = String::from_utf8_lossy(&line[..line.len() - 1]);
+            if !self.ready && !text.trim().is_empty() {
+                if self.boot_output.len() == 40 {
+                    self.boot_output.pop_front();
+                }
+                self.boot_output.push_back(text.trim_end().to_string());
+            }
             if stderr {
                 tracing::info!(target: "php", worker = id, stream = "stderr", "{}", text);
             } else {
@@ -592,6 +603,13 @@ impl WorkerHost {
         let junk = self.decoder.take_buffer();
         if !junk.is_empty() {
             let shown = String::from_utf8_lossy(&junk[..junk.len().min(1024)]).into_owned();
+            if !self.ready {
+                // Before its loop, what it wrote is the cause of the failure.
+                let lines: Vec<&str> = shown.lines().collect();
+                if let Some(cause) = php_cause(&lines) {
+                    self.last_error = format!("the worker wrote instead of a frame: {cause}");
+                }
+            }
             msg = format!("{msg}; the worker wrote: {}", shown.trim());
         }
         tracing::error!(
@@ -617,6 +635,39 @@ fn process_rss(pid: u32) -> u64 {
         .ok()
         .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
         .map_or(0, |pages| pages * 4096)
+}
+
+/// The cause of a failure in what PHP printed: from the last line that
+/// starts an error ("PHP Fatal error:  Uncaught ...", "Parse error", ...)
+/// on (at most 4 lines), else the last 3 lines; None when nothing was printed.
+pub(super) fn php_cause(lines: &[&str]) -> Option<String> {
+    const MARKS: [&str; 5] = [
+        "Fatal error",
+        "Parse error",
+        "Uncaught",
+        "Warning:",
+        "Exception",
+    ];
+    let lines: Vec<&str> = lines
+        .iter()
+        .map(|l| l.trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let from = MARKS
+        .iter()
+        .find_map(|m| lines.iter().rposition(|l| l.contains(m)))
+        .unwrap_or(lines.len().saturating_sub(3));
+    Some(
+        lines[from..]
+            .iter()
+            .take(4)
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" | "),
+    )
 }
 
 /// RoadRunner's max_jobs jitter: limit + floor(limit × p / 100), p in [0, 14].
@@ -1036,10 +1087,16 @@ impl Lives {
             // The life ended before it could take a request: a boot failure.
             shared.restarts[Reason::BootFailed as usize].fetch_add(1, Ordering::Relaxed);
             shared.states[id].set_status(Status::Errored);
+            let printed: Vec<&str> = host.boot_output.iter().map(String::as_str).collect();
             let msg = if res.startup_failed {
                 "PHP request start-up failed".to_string()
             } else if !host.last_error.is_empty() {
                 host.last_error.clone()
+            } else if let Some(cause) = php_cause(&printed) {
+                format!(
+                    "the worker script exited with status {} before taking a request: {cause}",
+                    res.exit_status
+                )
             } else {
                 format!(
                     "the worker script exited with status {} before taking a request (no waitRequest()/waitPayload() loop?)",
