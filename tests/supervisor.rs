@@ -385,3 +385,41 @@ fn exec_ttl_kills_a_process_workers_children_too() {
     );
     worker_id(&s, "/id");
 }
+
+/// issue 15 (item 10): with pool.debug a worker that fails at boot does not
+/// stop the start: every request gets a 500 carrying the error (as
+/// RoadRunner's debug mode), and once the script is fixed it serves.
+#[test]
+fn pool_debug_serves_the_boot_error() {
+    for api in [Api::Native, Api::Process] {
+        let a = app(
+            "debug-boot",
+            api,
+            "    num_workers: 1\n    debug: true\n",
+            "",
+        );
+        a.file("fail-boot.flag", "");
+        let s = a.serve();
+        let r = s.get("/id");
+        assert_eq!(r.status, 500, "{api:?}");
+        assert!(
+            r.text()
+                .contains("boot failure requested by fail-boot.flag"),
+            "{api:?}: {}",
+            r.text()
+        );
+        std::fs::remove_file(a.dir.join("fail-boot.flag")).unwrap();
+        let t = Instant::now();
+        loop {
+            if s.get("/id").status == 200 {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "{api:?}: {}",
+                s.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

@@ -160,6 +160,8 @@ pub(crate) struct Shared {
     pub epoch: Instant,
     /// Every worker thread ever started (joined at stop).
     pub threads: Mutex<Vec<JoinHandle<()>>>,
+    /// pool.debug: the last boot failure while no worker is ready.
+    pub boot_error: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -238,6 +240,7 @@ impl Pool {
             restarts: Default::default(),
             epoch: Instant::now(),
             threads: Mutex::new(Vec::with_capacity(n)),
+            boot_error: Mutex::new(None),
         });
         let acceptor = match &shared.spec.process {
             Some(p) => Some(
@@ -271,6 +274,16 @@ impl Pool {
             let left = deadline.saturating_duration_since(Instant::now());
             match boot_rx.recv_timeout(left) {
                 Ok((_, Ok(()))) => ready += 1,
+                Ok((id, Err(msg))) if pool.shared.cfg.debug => {
+                    // pool.debug (RoadRunner's): the server starts anyway and
+                    // every request gets a 500 carrying the error until a
+                    // worker boots; the workers keep trying.
+                    tracing::error!(
+                        "worker {id} failed to start (pool.debug: serving anyway): {msg}"
+                    );
+                    *pool.shared.boot_error.lock() = Some(msg);
+                    break;
+                }
                 Ok((id, Err(msg))) => {
                     pool.stop(Duration::from_secs(5));
                     return Err(BootError(format!("worker {id} failed to start: {msg}")));
@@ -345,6 +358,17 @@ impl Pool {
     pub async fn exec(&self, req: HttpRequest) -> JobResult {
         if self.shared.shutting_down.load(Ordering::Acquire) {
             return Err(JobError::Stopped);
+        }
+        if self.shared.cfg.debug {
+            let ready = self.shared.states.iter().any(|s| {
+                s.alive.load(Ordering::Acquire)
+                    && Status::from_u8(s.status.load(Ordering::Relaxed)) == Status::Ready
+            });
+            if let (false, Some(e)) = (ready, self.shared.boot_error.lock().clone()) {
+                return Err(JobError::WorkerFailed(format!(
+                    "worker failed to start: {e}"
+                )));
+            }
         }
         let max_q = self.shared.cfg.max_queue_size;
         if max_q > 0 && self.shared.jobs_tx.len() as u64 >= max_q {

@@ -146,6 +146,9 @@ impl WorkerHost {
                 PhpThread::unset_timeout();
             }
             self.state().set_status(Status::Ready);
+            if self.shared.cfg.debug {
+                *self.shared.boot_error.lock() = None;
+            }
             tracing::debug!(
                 worker = self.id,
                 boot_us = self.born.elapsed().as_micros() as u64,
@@ -1106,11 +1109,20 @@ impl Lives {
             if !shared.started.load(Ordering::Acquire) {
                 let _ = shared.boot_tx.send((id, Err(msg.clone())));
             }
+            if shared.cfg.debug {
+                *shared.boot_error.lock() = Some(msg.clone());
+            }
             if shared.shutting_down.load(Ordering::Acquire) {
                 return false;
             }
-            self.backoff =
-                (self.backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(30));
+            // pool.debug retries at once (RoadRunner starts a worker per
+            // request there), so a fixed script serves the next request.
+            let most = if shared.cfg.debug {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(30)
+            };
+            self.backoff = (self.backoff * 2).clamp(Duration::from_millis(100), most);
             if self.booted_once {
                 tracing::error!(
                     worker = id,
