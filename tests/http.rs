@@ -1430,3 +1430,20 @@ fn exec_ttl_cuts_a_streamed_response() {
         );
     }
 }
+
+/// issue 15 (item 9): a process worker that dies in the middle of its
+/// streamed response: the client gets what it wrote and a cleanly ended
+/// body, as RoadRunner does; the pool replaces the worker.
+#[test]
+fn a_process_worker_dying_mid_stream_ends_the_body() {
+    let a = http_app("stream-exit", Api::Process, "");
+    let s = a.serve();
+    let resp = raw_req(
+        s.port,
+        "GET /stream-exit HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp:?}\n{}", s.log());
+    assert!(resp.contains("first part\n"), "{resp:?}");
+    assert!(resp.ends_with("\r\n0\r\n\r\n"), "ended cleanly: {resp:?}");
+    assert_eq!(s.get("/").json()["php"], true);
+}

@@ -1067,9 +1067,16 @@ impl Lives {
         if (host.job.is_some() || host.stream.is_some()) && timed_out {
             host.leave = Some(Reason::ExecTtl);
         }
-        // A streamed response cut by the worker's end: dropping its sender
-        // aborts the client's response.
-        host.stream = None;
+        // A streamed response cut by the worker's end. A worker *process*
+        // that died ends it cleanly with what it wrote, as RoadRunner does;
+        // otherwise (exec_ttl, or a thread worker, where the life ending
+        // mid-stream is an error in the script) dropping the sender aborts
+        // the client's response, so a truncated body never looks complete.
+        if let Some(Streaming { events: Some(tx) }) = host.stream.take() {
+            if host.process.is_some() && !timed_out {
+                let _ = tx.send(ResponseEvent::End, None, None);
+            }
+        }
         if host.job.is_some() {
             let why = if host.last_error.is_empty() {
                 format!(
