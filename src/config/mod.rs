@@ -524,9 +524,10 @@ mod tests {
             ),
             ("status:\n  address: nope\n", "status.address"),
             ("metrics:\n  address: 1.2.3.4\n", "metrics.address"),
+            ("metrics:\n  collect: [a]\n", "metrics.collect"),
             (
-                "metrics:\n  collect:\n    x:\n      type: counter\n",
-                "metrics.collect",
+                "metrics:\n  collect:\n    x: counter\n",
+                "metrics.collect.x",
             ),
             ("logs:\n  encoding: xml\n", "logs.encoding"),
             ("logs:\n  output: []\n", "logs.output"),
