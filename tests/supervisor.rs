@@ -423,3 +423,43 @@ fn pool_debug_serves_the_boot_error() {
         }
     }
 }
+
+/// issue 13: `rr reset` ends within reset_timeout even when a thread
+/// worker is in a request that takes longer: that thread is set aside and
+/// replaced, and its request still completes.
+#[test]
+fn reset_ends_within_reset_timeout_with_a_long_request() {
+    let rpc = free_port();
+    let a = app(
+        "reset-timeout",
+        Api::Native,
+        "    num_workers: 1\n    reset_timeout: 2s\n",
+        &format!("rpc:\n  listen: tcp://127.0.0.1:{rpc}\n"),
+    );
+    let s = a.serve();
+    let first = worker_id(&s, "/id");
+    let port = s.port;
+    let long = std::thread::spawn(move || {
+        request(
+            ureq::get(&format!("http://127.0.0.1:{port}/sleep?s=8")),
+            None,
+        )
+        .status
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let (code, out) = a.run(&["reset"], Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{out}\n{}", s.log());
+    assert!(
+        t.elapsed() < Duration::from_secs(6),
+        "reset took {:?}",
+        t.elapsed()
+    );
+    // A new worker serves while the old thread still sleeps.
+    assert_ne!(worker_id(&s, "/id"), first);
+    assert_eq!(
+        long.join().unwrap(),
+        200,
+        "the long request still completes"
+    );
+}

@@ -416,6 +416,29 @@ impl Pool {
         self.shared.restart_all(Reason::Reset);
     }
 
+    /// reset_timeout passed and thread workers `ids` are still in the
+    /// request they had (a long one, or a call that does not return): they
+    /// are set aside, their requests go on and still answer, and new workers
+    /// replace them at once, so the reset completes. Process workers are
+    /// not touched (exec_ttl kills those).
+    pub fn set_aside(&self, ids: &[usize]) {
+        if self.shared.spec.process.is_some() {
+            return;
+        }
+        for &i in ids {
+            let st = &self.shared.states[i];
+            if st.alive.load(Ordering::Acquire) && !st.detached.swap(true, Ordering::AcqRel) {
+                detach_and_replace(
+                    &self.shared,
+                    i,
+                    Reason::Reset,
+                    false,
+                    "did not restart within reset_timeout",
+                );
+            }
+        }
+    }
+
     /// A snapshot of every worker, for `rr workers`, RPC and metrics.
     pub fn snapshot(&self) -> Vec<WorkerInfo> {
         self.shared
@@ -551,39 +574,54 @@ fn give_up_on_stuck(sh: &Arc<Shared>) {
         {
             continue;
         }
-        st.alive.store(false, Ordering::Release);
-        st.set_status(Status::ExecTtlReached);
+        detach_and_replace(
+            sh,
+            i,
+            Reason::ExecTtl,
+            true,
+            "stuck in a call past exec_ttl: its client got a 500",
+        );
+    }
+}
+
+/// Take the (detached-flagged) thread worker `i` out of the pool and start
+/// a replacement in a free slot. `answer`: its client gets its 500 now
+/// (a stuck call); else its request goes on and still answers.
+fn detach_and_replace(sh: &Arc<Shared>, i: usize, why: Reason, answer: bool, what: &str) {
+    let st = &sh.states[i];
+    st.alive.store(false, Ordering::Release);
+    st.set_status(why.status());
+    if answer {
         if let Some(t) = st.ticket.lock().take() {
             t.stuck.notify_one();
         }
-        sh.restarts[Reason::ExecTtl as usize].fetch_add(1, Ordering::Relaxed);
-        let detached = sh
-            .states
-            .iter()
-            .filter(|s| s.detached.load(Ordering::Acquire))
-            .count();
-        if detached > sh.cfg.num_workers.max(1) {
-            tracing::error!(
-                worker = i,
-                detached,
-                "worker stuck in a call past exec_ttl; too many stuck threads to replace it"
-            );
-            continue;
-        }
-        let free = sh
-            .states
-            .iter()
-            .position(|s| !s.alive.load(Ordering::Acquire) && !s.detached.load(Ordering::Acquire));
-        match free.map(|id| (id, spawn(sh, None, id))) {
-            Some((id, Ok(()))) => tracing::error!(
-                worker = i,
-                replacement = id,
-                "worker stuck in a call past exec_ttl: its client got a 500, worker {id} replaces it; \
-                 the thread is left to finish its call"
-            ),
-            Some((_, Err(e))) => tracing::error!(worker = i, "cannot replace a stuck worker: {e}"),
-            None => tracing::error!(worker = i, "no free slot to replace a stuck worker"),
-        }
+    }
+    sh.restarts[why as usize].fetch_add(1, Ordering::Relaxed);
+    let detached = sh
+        .states
+        .iter()
+        .filter(|s| s.detached.load(Ordering::Acquire))
+        .count();
+    if detached > sh.cfg.num_workers.max(1) {
+        tracing::error!(
+            worker = i,
+            detached,
+            "worker {what}; too many set-aside threads to replace it"
+        );
+        return;
+    }
+    let free = sh
+        .states
+        .iter()
+        .position(|s| !s.alive.load(Ordering::Acquire) && !s.detached.load(Ordering::Acquire));
+    match free.map(|id| (id, spawn(sh, None, id))) {
+        Some((id, Ok(()))) => tracing::error!(
+            worker = i,
+            replacement = id,
+            "worker {what}; worker {id} replaces it, the thread is left to finish its call"
+        ),
+        Some((_, Err(e))) => tracing::error!(worker = i, "cannot replace worker {i}: {e}"),
+        None => tracing::error!(worker = i, "no free slot to replace worker {i}"),
     }
 }
 

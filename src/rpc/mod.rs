@@ -26,7 +26,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 /// Plugins with workers (informer) and with a reset (resetter).
 const PLUGINS: &[&str] = &["http"];
 /// How long `resetter.Reset` waits for every worker to start a new life.
-const RESET_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long past reset_timeout a reset waits for the replacements to boot.
+const RESET_GRACE: Duration = Duration::from_secs(10);
 
 pub enum Listener {
     Tcp(tokio::net::TcpListener),
@@ -245,13 +246,21 @@ fn metrics_call(method: &str, arg: &Value) -> Result<Value, String> {
 /// Rolling restart: every worker leaves at its request boundary; returns
 /// once each has started a new life.
 pub async fn reset(rt: &Runtime) -> Result<(), String> {
-    let before: Vec<u64> = rt.pool.snapshot().iter().map(|w| w.lives).collect();
+    let before: Vec<(usize, u64)> = rt.pool.snapshot().iter().map(|w| (w.id, w.lives)).collect();
+    let limit = rt.cfg.http.pool.reset_timeout;
     tracing::info!("reset: restarting every http worker at its request boundary");
     rt.pool.reset();
     let start = Instant::now();
     loop {
         let now = rt.pool.snapshot();
-        if now.iter().zip(&before).all(|(w, b)| w.lives > *b) {
+        // Every worker listed before has a new life, or is gone (set aside
+        // or removed); workers that appeared meanwhile are new anyway.
+        let waiting: Vec<usize> = before
+            .iter()
+            .filter(|(id, lives)| now.iter().any(|w| w.id == *id && w.lives <= *lives))
+            .map(|(id, _)| *id)
+            .collect();
+        if waiting.is_empty() {
             tracing::info!(
                 ms = start.elapsed().as_millis() as u64,
                 "reset: every http worker restarted"
@@ -261,10 +270,19 @@ pub async fn reset(rt: &Runtime) -> Result<(), String> {
         if rt.is_stopping() {
             return Err("the server is stopping".into());
         }
-        if start.elapsed() > RESET_TIMEOUT {
-            return Err(format!(
-                "reset: not every worker restarted within {RESET_TIMEOUT:?} (a long request?)"
-            ));
+        if start.elapsed() > limit {
+            // http.pool.reset_timeout: RoadRunner kills such workers; a
+            // thread is set aside and replaced (its request goes on).
+            tracing::warn!(
+                workers = ?waiting,
+                "reset: still in a request after reset_timeout ({limit:?}); replacing them"
+            );
+            rt.pool.set_aside(&waiting);
+            if start.elapsed() > limit + RESET_GRACE {
+                return Err(format!(
+                    "reset: workers {waiting:?} did not restart within reset_timeout ({limit:?})"
+                ));
+            }
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
