@@ -12,15 +12,20 @@ fn echo_app(name: &str, api: Api) -> App {
     php_app(name, api, "echo.php", "    num_workers: 1\n", "")
 }
 
-fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+fn multipart(parts: &[(&str, Option<&[u8]>, &[u8])]) -> (String, Vec<u8>) {
     let boundary = "XbOuNdArYx";
     let mut body = Vec::new();
     for (name, filename, data) in parts {
         body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
         match filename {
-            Some(f) => body.extend_from_slice(
-                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes(),
-            ),
+            Some(f) => {
+                body.extend_from_slice(
+                    format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"")
+                        .as_bytes(),
+                );
+                body.extend_from_slice(f);
+                body.extend_from_slice(b"\"\r\nContent-Type: application/octet-stream\r\n\r\n");
+            }
             None => body.extend_from_slice(
                 format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
             ),
@@ -55,4 +60,37 @@ fn form_keys_with_text_after_bracket() {
         r.json()["parsed"],
         serde_json::json!({"key":{"subkey":{"value":"2"}}})
     );
+}
+
+/// Item 14: a NUL or an invalid UTF-8 byte in an upload's filename is the
+/// client's error: 400 (RoadRunner answers request-forming errors with 400),
+/// and the server serves on.
+#[test]
+fn bad_upload_filename_is_400() {
+    let a = echo_app("badname", Api::Native);
+    let s = a.serve();
+    for name in [&b"a\0b.txt"[..], &b"a\xffb.txt"[..], &b"\xc3(.txt"[..]] {
+        let (ct, body) = multipart(&[("f", Some(name), b"data")]);
+        let r = s.post("/upload", &ct, &body);
+        assert_eq!(
+            r.status,
+            400,
+            "{:?}: {}",
+            String::from_utf8_lossy(name),
+            r.text()
+        );
+    }
+    // Conflicting names are the client's error too.
+    let r = s.post(
+        "/form",
+        "application/x-www-form-urlencoded",
+        b"o[0][n]=x&o=1",
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("invalid multiple values"), "{}", r.text());
+    // A good filename still works.
+    let (ct, body) = multipart(&[("f", Some(b"ok.txt"), b"data"), ("x", None, b"1")]);
+    let r = s.post("/upload", &ct, &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["parsed"], serde_json::json!({"x":"1"}));
 }

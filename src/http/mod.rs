@@ -841,12 +841,10 @@ async fn build_request(
     let body_out = if skip_body {
         Bytes::new()
     } else if !state.cfg.raw_body && ct_lower.contains("multipart/form-data") {
-        let boundary = multer::parse_boundary(&content_type).map_err(|e| {
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("serve_http: {e}\n"),
-            )
-        })?;
+        // RoadRunner answers every request-forming error (bad multipart,
+        // conflicting names) with 400: only client bytes are involved.
+        let boundary = multer::parse_boundary(&content_type)
+            .map_err(|e| plain(StatusCode::BAD_REQUEST, format!("serve_http: {e}\n")))?;
         match uploads::parse(BodyDataStream::new(body), boundary, &state.cfg.uploads).await {
             Ok(p) => {
                 parsed = true;
@@ -862,10 +860,7 @@ async fn build_request(
                 ))
             }
             Err(uploads::FormError::Bad(e)) => {
-                return Err(plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("serve_http: {e}\n"),
-                ))
+                return Err(plain(StatusCode::BAD_REQUEST, format!("serve_http: {e}\n")))
             }
         }
     } else {
@@ -953,12 +948,7 @@ async fn build_request(
                 body_out =
                     Bytes::from(serde_json::to_vec(&tree).unwrap_or_else(|_| b"{}".to_vec()));
             }
-            Err(e) => {
-                return Err(plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("serve_http: {e}\n"),
-                ))
-            }
+            Err(e) => return Err(plain(StatusCode::BAD_REQUEST, format!("serve_http: {e}\n"))),
         }
     }
 
