@@ -94,3 +94,23 @@ fn bad_upload_filename_is_400() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["parsed"], serde_json::json!({"x":"1"}));
 }
+
+/// Item 5: a client that half-closes after its request (`nc -N`) still gets
+/// its response, on both executors.
+#[test]
+fn half_closed_client_gets_its_response() {
+    for api in [Api::Native, Api::Process] {
+        let a = echo_app("halfclose", api);
+        let s = a.serve();
+        let mut c = TcpStream::connect(("127.0.0.1", s.port)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c.write_all(b"GET /half HTTP/1.1\r\nHost: a\r\n\r\n")
+            .unwrap();
+        c.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        let out = String::from_utf8_lossy(&out);
+        assert!(out.starts_with("HTTP/1.1 200"), "{api:?}: {out:?}");
+        assert!(out.contains("\"uri\":\"http://a/half\""), "{api:?}: {out}");
+    }
+}

@@ -275,6 +275,10 @@ async fn serve_conn<S>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(state.cfg.timeouts.read_header)
+        // A client that shuts down its write side after the request (`nc
+        // -N`) still gets the response, as from Go's server; one that is
+        // really gone is seen when the response is written.
+        .half_close(true)
         // hyper's default of 100 headers refuses ordinary requests Go accepts;
         // the header bytes stay bounded by hyper's ~400 KiB read buffer (431).
         .max_headers(MAX_HEADERS);
