@@ -6,13 +6,16 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn echo_app(name: &str, api: Api) -> App {
     php_app(name, api, "echo.php", "    num_workers: 1\n", "")
 }
 
-fn multipart(parts: &[(&str, Option<&[u8]>, &[u8])]) -> (String, Vec<u8>) {
+/// A form part: name, filename (for a file), contents.
+type Part<'a> = (&'a str, Option<&'a [u8]>, &'a [u8]);
+
+fn multipart(parts: &[Part]) -> (String, Vec<u8>) {
     let boundary = "XbOuNdArYx";
     let mut body = Vec::new();
     for (name, filename, data) in parts {
@@ -112,5 +115,53 @@ fn half_closed_client_gets_its_response() {
         let out = String::from_utf8_lossy(&out);
         assert!(out.starts_with("HTTP/1.1 200"), "{api:?}: {out:?}");
         assert!(out.contains("\"uri\":\"http://a/half\""), "{api:?}: {out}");
+    }
+}
+
+/// An app running tests/fixtures/http.php (the server's HttpWorker API).
+fn http_app(name: &str, api: Api) -> App {
+    let yaml = format!(
+        "version: \"3\"\nserver:\n  command: \"php http.php\"\n{}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: 1\nlogs:\n  mode: development\n  level: debug\n",
+        api.server_yaml()
+    );
+    let a = App::new(name, &yaml);
+    a.fixture("http.php");
+    a
+}
+
+/// Item 4: announced trailers are sent even without `TE: trailers` (Go's
+/// server always sends them), on a kept-alive connection too.
+#[test]
+fn trailers_sent_without_te() {
+    for api in [Api::Native, Api::Process] {
+        let a = http_app("trailers-no-te", api);
+        let s = a.serve();
+        // Two requests on one connection: the first response's framing must
+        // stay intact for the second to be read.
+        let resp = raw(
+            s.port,
+            b"GET /trailer HTTP/1.1\r\nHost: x\r\n\r\nGET /trailer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let lower = resp.to_ascii_lowercase();
+        let want = "\r\nd\r\nwith trailers\r\n0\r\nx-checksum: abc123\r\n\r\n";
+        assert_eq!(lower.matches(want).count(), 2, "{api:?}: {resp:?}");
+        assert_eq!(lower.matches("http/1.1 200").count(), 2, "{api:?}: {resp}");
+        assert!(lower.ends_with(want), "{api:?}: {resp:?}");
+        // A HEAD gets no body and no trailers; the connection still works.
+        let resp = raw(
+            s.port,
+            b"HEAD /trailer HTTP/1.1\r\nHost: x\r\n\r\nGET /trailer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let lower = resp.to_ascii_lowercase();
+        assert_eq!(lower.matches(want).count(), 1, "{api:?}: {resp:?}");
+        // With TE: trailers, as before.
+        let resp = raw(
+            s.port,
+            b"GET /trailer HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n",
+        );
+        assert!(
+            resp.to_ascii_lowercase().ends_with(want),
+            "{api:?}: {resp:?}"
+        );
     }
 }

@@ -445,6 +445,19 @@ async fn php(
         .map(|p| p.to_string())
         .unwrap_or_default();
     let version = req.version();
+    // hyper sends trailers on HTTP/1.1 only to a client that sent `TE:
+    // trailers`; Go's server (RoadRunner) always does: the connection adds
+    // them for the others.
+    let add_trailers = (version == Version::HTTP_11
+        && method != Method::HEAD
+        && !req
+            .headers()
+            .get_all(header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+    .then_some(&conn.interim);
     let log_extra = state.cfg.access_logs.then(|| {
         let h = req.headers();
         let get = |n: HeaderName| {
@@ -500,7 +513,7 @@ async fn php(
                 }
             }
             let resp = match result {
-                Ok(r) => to_response(r, method == Method::HEAD, early, rx),
+                Ok(r) => to_response(r, method == Method::HEAD, early, rx, add_trailers),
                 Err(e) => error_response(state, e),
             };
             match guard {
@@ -650,6 +663,7 @@ fn to_response(
     head_request: bool,
     early: Option<ResponseEvent>,
     rx: EventReceiver,
+    add_trailers: Option<&Interim>,
 ) -> Response<Body> {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut h = HeaderMap::new();
@@ -683,6 +697,18 @@ fn to_response(
             header::CONTENT_TYPE,
             HeaderValue::from_static(sniff(&resp.body)),
         );
+    }
+    if let (Some(interim), false) = (add_trailers, trailers.is_empty()) {
+        let mut lines = Vec::new();
+        for (k, v) in &trailers {
+            lines.extend_from_slice(k.as_str().as_bytes());
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(v.as_bytes());
+            lines.extend_from_slice(b"\r\n");
+        }
+        if !interim.add_trailers(lines) {
+            tracing::debug!("trailers dropped: the connection is still writing");
+        }
     }
     let streamed = resp.streamed;
     if (streamed || !trailers.is_empty() || !resp.body.is_empty()) && !head_request {
