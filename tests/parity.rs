@@ -165,3 +165,26 @@ fn trailers_sent_without_te() {
         );
     }
 }
+
+/// Item 6: an absolute-form target gives PHP the target's scheme and
+/// authority (RFC 9112 §3.2.2), as RoadRunner, whatever `Host` says.
+#[test]
+fn absolute_form_target_sets_the_uri() {
+    let a = echo_app("absform", Api::Native);
+    let s = a.serve();
+    for (target, want) in [
+        ("http://other.example/x?y=1", "http://other.example/x?y=1"),
+        ("https://sec.example:8443/z", "https://sec.example:8443/z"),
+        ("/origin-form", "http://a/origin-form"),
+    ] {
+        let resp = raw(
+            s.port,
+            format!("GET {target} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        let body = String::from_utf8_lossy(resp.split("\r\n\r\n").nth(1).unwrap_or("").as_bytes())
+            .into_owned();
+        let j: serde_json::Value =
+            serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {resp}"));
+        assert_eq!(j["request_uri"], want, "{target}: {resp}");
+    }
+}

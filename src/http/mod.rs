@@ -933,7 +933,18 @@ async fn build_request(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let scheme = if conn.tls { "https" } else { "http" };
+    let mut scheme = if conn.tls { "https" } else { "http" }.to_string();
+    let mut host = host;
+    // An HTTP/1 absolute-form target names the resource itself (RFC 9112
+    // §3.2.2): its scheme and authority win over the connection and `Host`,
+    // as in RoadRunner (Go's `r.URL` then has a host). HTTP/2's `:authority`
+    // and `:scheme` are not a target: Go ignores them there.
+    if parts.version != Version::HTTP_2 {
+        if let (Some(sch), Some(auth)) = (parts.uri.scheme_str(), parts.uri.authority()) {
+            scheme = sch.to_ascii_lowercase();
+            host = auth.to_string();
+        }
+    }
     let uri: String = format!("{scheme}://{host}{target}")
         .chars()
         .filter(|c| *c != '\r' && *c != '\n')
