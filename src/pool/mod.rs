@@ -316,8 +316,9 @@ impl Pool {
     }
 
     /// informer.RemoveWorker: the newest worker leaves after its current
-    /// request (never the last one). Returns its id.
-    pub fn remove_worker(&self) -> Result<usize, String> {
+    /// request. Returns its id, or None for the last one, which stays (as in
+    /// RoadRunner, that is not an error).
+    pub fn remove_worker(&self) -> Result<Option<usize>, String> {
         let alive: Vec<usize> = self
             .shared
             .states
@@ -327,12 +328,12 @@ impl Pool {
             .map(|(i, _)| i)
             .collect();
         if alive.len() <= 1 {
-            return Err("cannot remove the last worker of the pool".into());
+            return Ok(None);
         }
         let id = *alive.last().expect("more than one");
         self.shared.states[id].retire.store(true, Ordering::Release);
         let _ = self.shared.ctls[id].try_send(Ctl::Restart(Reason::Shutdown));
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// Queue a request and wait for its response. Without a free worker

@@ -188,11 +188,13 @@ async fn call(rt: &Runtime, method: &str, arg: Value) -> Result<Value, String> {
         "informer.RemoveWorker" => {
             let p = plugin_arg(&arg)?;
             known_plugin(&p)?;
-            let id = rt.pool.remove_worker()?;
-            tracing::info!(
-                worker = id,
-                "informer.RemoveWorker: worker leaves after its request"
-            );
+            match rt.pool.remove_worker()? {
+                Some(id) => tracing::info!(
+                    worker = id,
+                    "informer.RemoveWorker: worker leaves after its request"
+                ),
+                None => tracing::warn!("informer.RemoveWorker: can't remove the last worker"),
+            }
             Ok(json!(true))
         }
         "informer.Jobs" => Err("the jobs plugin is not supported by rustrunner".into()),
