@@ -188,3 +188,76 @@ fn absolute_form_target_sets_the_uri() {
         assert_eq!(j["request_uri"], want, "{target}: {resp}");
     }
 }
+
+/// An app running tests/fixtures/ops.php on `api` with RPC and metrics on;
+/// returns (app, rpc port, metrics port).
+fn ops_app(name: &str, api: Api, workers: usize) -> (App, u16, u16) {
+    let (rpc, metrics) = (free_port(), free_port());
+    let yaml = format!(
+        "version: \"3\"\nserver:\n  command: \"php ops.php\"\n{}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: {workers}\nrpc:\n  listen: tcp://127.0.0.1:{rpc}\nmetrics:\n  address: 127.0.0.1:{metrics}\nlogs:\n  level: debug\n",
+        api.server_yaml()
+    );
+    let a = App::new(name, &yaml);
+    a.fixture("ops.php");
+    a.file(
+        "autoload.php",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/episodes/offline-autoload.php"
+        ))
+        .unwrap(),
+    );
+    (a, rpc, metrics)
+}
+
+/// Item 7: process workers are listed by OS pid in `informer.Workers`, `rr
+/// workers` (RoadRunner's `PID` column) and the metrics' `pid` label; thread
+/// workers keep their worker id.
+#[test]
+fn process_workers_listed_by_os_pid() {
+    for api in [Api::Process, Api::Native] {
+        let (a, _, metrics) = ops_app("pids", api, 2);
+        let s = a.serve();
+        let want: Vec<u64> = match api {
+            Api::Process => {
+                let mut c: Vec<u64> = children_of(s.pid()).into_iter().map(u64::from).collect();
+                c.sort();
+                c
+            }
+            _ => vec![0, 1],
+        };
+        assert_eq!(want.len(), 2, "{api:?}: {want:?}");
+        let j = s.get("/rpc").json();
+        let mut got: Vec<u64> = j["workers"]["workers"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{j}"))
+            .iter()
+            .map(|w| w["pid"].as_u64().unwrap())
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{api:?}: informer.Workers: {j}");
+
+        let (code, out) = a.run(&["workers"], Duration::from_secs(30));
+        assert_eq!(code, Some(0), "{out}");
+        let col = match api {
+            Api::Process => "| PID ",
+            _ => "| ID ",
+        };
+        assert!(out.contains(col), "{api:?}: {out}");
+        for pid in &want {
+            assert!(out.contains(&format!("| {pid} ")), "{api:?}: {pid}: {out}");
+        }
+
+        let m = request(
+            ureq::get(&format!("http://127.0.0.1:{metrics}/metrics")),
+            None,
+        )
+        .text();
+        for pid in &want {
+            assert!(
+                m.contains(&format!("rr_http_worker_memory_bytes{{pid=\"{pid}\"}}")),
+                "{api:?}: {pid}: {m}"
+            );
+        }
+    }
+}

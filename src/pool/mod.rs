@@ -20,7 +20,7 @@ use crossbeam_channel as cb;
 use job::{HttpRequest, Job, JobError, JobResult};
 use parking_lot::Mutex;
 use state::{Reason, Status, REASONS};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -65,6 +65,8 @@ pub struct WorkerInfo {
     pub memory: u64,
     /// When the current life started.
     pub created_unix: std::time::SystemTime,
+    /// The OS pid of a process worker (None for a thread worker).
+    pub pid: Option<u32>,
 }
 
 /// Counters and state of one worker, shared with the pool.
@@ -87,6 +89,9 @@ pub struct WorkerState {
     pub alive: AtomicBool,
     /// informer.RemoveWorker: end the thread after the current life.
     pub retire: AtomicBool,
+    /// The OS pid of the current life's process (process executor; 0 for a
+    /// thread worker or before the first process starts).
+    pub pid: AtomicU32,
 }
 
 impl WorkerState {
@@ -104,6 +109,7 @@ impl WorkerState {
             created_unix: Mutex::new(std::time::SystemTime::now()),
             alive: AtomicBool::new(false),
             retire: AtomicBool::new(false),
+            pid: AtomicU32::new(0),
         }
     }
 
@@ -399,6 +405,12 @@ impl Pool {
                 lives: st.lives.load(Ordering::Relaxed),
                 memory: st.memory.load(Ordering::Relaxed),
                 created_unix: *st.created_unix.lock(),
+                pid: self
+                    .shared
+                    .spec
+                    .process
+                    .is_some()
+                    .then(|| st.pid.load(Ordering::Relaxed)),
             })
             .collect()
     }

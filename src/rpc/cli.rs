@@ -217,6 +217,8 @@ fn render(header: &[&str], rows: &[Vec<(String, Option<&str>)>]) -> String {
 }
 
 const HEADER: [&str; 6] = ["ID", "STATUS", "EXECS", "MEMORY", "CPU%", "CREATED"];
+/// RoadRunner's header, for process workers (listed by OS pid).
+const PID_HEADER: [&str; 6] = ["PID", "STATUS", "EXECS", "MEMORY", "CPU%", "CREATED"];
 
 fn table(v: &Value, color: bool) -> String {
     let mut ws: Vec<&Value> = v["workers"]
@@ -251,7 +253,11 @@ fn table(v: &Value, color: bool) -> String {
             ]
         })
         .collect();
-    render(&HEADER, &rows)
+    if ws.iter().any(|w| w["process"] == true) {
+        render(&PID_HEADER, &rows)
+    } else {
+        render(&HEADER, &rows)
+    }
 }
 
 fn error_table(e: &str) -> String {
