@@ -565,7 +565,7 @@ fn logs_go_where_configured_tagged_with_the_worker() {
         assert_eq!(j["worker"], 0, "{line}");
     }
     // Nothing below info; the http channel is at error, so no access lines.
-    assert!(!t.contains("\"DEBUG\""), "{t}");
+    assert!(!t.contains("\"level\":\"debug\""), "{t}");
     assert!(!t.contains("http access"), "{t}");
     // stderr got nothing of it.
     let err = std::fs::read_to_string(a.dir.join("server.err")).unwrap_or_default();

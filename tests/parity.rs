@@ -261,3 +261,87 @@ fn process_workers_listed_by_os_pid() {
         }
     }
 }
+
+/// Item 16: JSON logs carry zap's names as RoadRunner's production logger
+/// writes them: `level` (lower case), `ts` (UTC epoch nanoseconds in
+/// production), `logger` (the plugin), `msg`, then the fields.
+#[test]
+fn json_logs_use_zap_names() {
+    for (mode, epoch) in [("mode: production", true), ("encoding: json", false)] {
+        let log_file = std::env::temp_dir().join(format!(
+            "rr-parity-zap-{}-{}.log",
+            std::process::id(),
+            epoch
+        ));
+        let _ = std::fs::remove_file(&log_file);
+        let a = App::new(
+            "zaplogs",
+            &format!(
+                "version: \"3\"\nserver:\n  command: \"php echo.php\"\nhttp:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: 1\nlogs:\n  {mode}\n  level: info\n  output: [stderr, \"{}\"]\n",
+                log_file.display()
+            ),
+        );
+        a.fixture("echo.php");
+        a.file(
+            "autoload.php",
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/episodes/offline-autoload.php"
+            ))
+            .unwrap(),
+        );
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i64;
+        let mut s = a.serve_env(&[], &[("RR_LOG", "info")]);
+        let start = std::time::Instant::now();
+        let text = loop {
+            let t = std::fs::read_to_string(&log_file).unwrap_or_default();
+            if t.contains("http server started") {
+                break t;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "{mode}: {t}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        s.stop();
+        let _ = std::fs::remove_file(&log_file);
+        let line = text
+            .lines()
+            .find(|l| l.contains("http server started"))
+            .unwrap();
+        assert!(
+            line.starts_with("{\"level\":\"info\",\"ts\":"),
+            "{mode}: {line}"
+        );
+        let j: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(j["msg"], "http server started", "{line}");
+        // The channel (plugin) the event belongs to.
+        assert!(
+            j["logger"].as_str().is_some_and(|l| !l.is_empty()),
+            "{line}"
+        );
+        for k in ["timestamp", "message", "target"] {
+            assert!(j.get(k).is_none(), "{mode}: tracing's {k}: {line}");
+        }
+        if epoch {
+            let ts = j["ts"].as_i64().unwrap_or_else(|| panic!("{line}"));
+            assert!(ts >= before && ts < before + 60_000_000_000, "{line}");
+        } else {
+            let ts = j["ts"].as_str().unwrap_or_else(|| panic!("{line}"));
+            assert!(
+                ts.len() == 24 && ts.ends_with("+0000") && ts.as_bytes()[10] == b'T',
+                "{line}"
+            );
+        }
+        for l in text.lines() {
+            let j: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            assert!(
+                ["debug", "info", "warn", "error"].contains(&j["level"].as_str().unwrap()),
+                "{l}"
+            );
+        }
+    }
+}
