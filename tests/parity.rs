@@ -345,3 +345,44 @@ fn json_logs_use_zap_names() {
         }
     }
 }
+
+/// Item 17: `rr stop` stops the server named by the `-p` pid file (SIGTERM:
+/// in-flight requests finish); `-f` signals twice, which forces the exit;
+/// without a pid file it fails and says how to get one.
+#[test]
+fn rr_stop_uses_the_pid_file() {
+    let (a, _, _) = ops_app("stop", Api::Native, 1);
+    let (code, out) = a.run(&["stop"], Duration::from_secs(10));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("rr serve -p"), "{out}");
+
+    let mut s = a.serve_with(&["-p"]);
+    let pid_file = a.dir.join(".pid");
+    assert_eq!(
+        std::fs::read_to_string(&pid_file).unwrap().trim(),
+        s.pid().to_string()
+    );
+    // A request in flight finishes: the stop is graceful.
+    let url = s.url("/slow?ms=1500");
+    let slow = std::thread::spawn(move || request(ureq::get(&url), None));
+    std::thread::sleep(Duration::from_millis(300));
+    let (code, out) = a.run(&["stop"], Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains(&format!("PID: {}", s.pid())), "{out}");
+    assert_eq!(slow.join().unwrap().status, 200);
+    assert_eq!(s.wait_exit(Duration::from_secs(20)), Some(0), "{}", s.log());
+    assert!(!pid_file.exists());
+
+    // -f: the second signal forces the exit while a request runs.
+    let mut s = a.serve_with(&["-p"]);
+    let url = s.url("/slow?ms=8000");
+    let _slow = std::thread::spawn(move || ureq::get(&url).call().is_ok());
+    std::thread::sleep(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let (code, out) = a.run(&["stop", "-f", "-s"], Duration::from_secs(10));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("stopping process"), "-s: {out}");
+    assert_eq!(s.wait_exit(Duration::from_secs(20)), Some(1), "{}", s.log());
+    assert!(started.elapsed() < Duration::from_secs(6), "not forced");
+    assert!(s.log().contains("exit forced"), "{}", s.log());
+}
