@@ -386,3 +386,37 @@ fn rr_stop_uses_the_pid_file() {
     assert!(started.elapsed() < Duration::from_secs(6), "not forced");
     assert!(s.log().contains("exit forced"), "{}", s.log());
 }
+
+/// Item 15: `http.pool.command` runs instead of `server.command` for the
+/// HTTP pool, on both executors.
+#[test]
+fn http_pool_command_overrides_server_command() {
+    for api in [Api::Native, Api::Process] {
+        let a = php_app(
+            "poolcmd",
+            api,
+            "echo.php",
+            "    num_workers: 1\n    command: \"php echo.php pool\"\n",
+            "",
+        );
+        let y = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+        std::fs::write(
+            a.dir.join(".rr.yaml"),
+            y.replace("command: \"php echo.php\"", "command: \"php missing.php\""),
+        )
+        .unwrap();
+        let s = a.serve();
+        let r = s.get("/p");
+        assert_eq!(r.status, 200, "{api:?}: {}", r.text());
+        assert_eq!(
+            r.json()["argv"],
+            serde_json::json!(["echo.php", "pool"]),
+            "{api:?}"
+        );
+        assert!(
+            !s.log().contains("http.pool.command"),
+            "{api:?}: {}",
+            s.log()
+        );
+    }
+}
