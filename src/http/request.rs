@@ -85,40 +85,39 @@ pub fn parse_cookies<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(String,
     map.into_iter().collect()
 }
 
-/// RoadRunner's `fetchIndexes`: `a[b][c]` → `["a","b","c"]`, text after a
-/// `]` is one more key (`a[b]c` → `["a","b","c"]`), spaces ignored, `a[]` →
-/// `["a",""]`.
+/// RoadRunner's `fetchIndexes` (http plugin v5.3, RoadRunner 2025.1): `a[b][c]`
+/// → `["a","b","c"]`; text after a `]` starts one more key (`a[b]c` →
+/// `["a","b","c"]`); `[]` is an empty key (`a[]` → `["a",""]`); spaces are
+/// ignored.
 pub fn fetch_indexes(s: &str) -> Vec<String> {
+    // Where the last character left us: in a key, just after `[`, or just
+    // after `]`.
     #[derive(PartialEq)]
-    enum St {
-        Normal,
+    enum Pos {
+        Key,
         Open,
         Close,
     }
-    let mut keys: Vec<String> = Vec::with_capacity(4);
-    let mut buf = String::new();
-    let mut state = St::Normal;
+    let mut keys: Vec<String> = vec![String::new()];
+    let mut pos = Pos::Key;
     for c in s.chars() {
         match c {
             ' ' => continue,
-            '[' => {
-                if state == St::Normal {
-                    keys.push(std::mem::take(&mut buf));
-                }
-                state = St::Open;
-            }
+            '[' => pos = Pos::Open,
             ']' => {
-                keys.push(std::mem::take(&mut buf));
-                state = St::Close;
+                if pos == Pos::Open {
+                    keys.push(String::new());
+                }
+                pos = Pos::Close;
             }
             _ => {
-                buf.push(c);
-                state = St::Normal;
+                if pos != Pos::Key {
+                    keys.push(String::new());
+                }
+                keys.last_mut().expect("never empty").push(c);
+                pos = Pos::Key;
             }
         }
-    }
-    if !buf.is_empty() || keys.is_empty() {
-        keys.push(buf);
     }
     keys
 }
@@ -282,6 +281,10 @@ mod tests {
             ),
             ("options[0][name]", vec!["options", "0", "name"]),
             ("", vec![""]),
+            ("a[]b", vec!["a", "", "b"]),
+            ("a[b]]", vec!["a", "b"]),
+            ("[a]", vec!["", "a"]),
+            ("a[[b]", vec!["a", "b"]),
         ] {
             assert_eq!(fetch_indexes(input), want, "{input}");
         }
