@@ -154,6 +154,19 @@ fn trailers_sent_without_te() {
         );
         let lower = resp.to_ascii_lowercase();
         assert_eq!(lower.matches(want).count(), 1, "{api:?}: {resp:?}");
+        // A streamed response with a trailer, then a whole one on the same
+        // connection.
+        let resp = raw(
+            s.port,
+            b"GET /stream?n=40&trailer=1 HTTP/1.1\r\nHost: x\r\n\r\nGET /trailer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        );
+        let lower = resp.to_ascii_lowercase();
+        assert!(
+            lower.contains("chunk 39\n")
+                && lower.contains("\r\n0\r\nx-sum: s40\r\n\r\nhttp/1.1 200"),
+            "{api:?}: {resp:?}"
+        );
+        assert!(lower.ends_with(want), "{api:?}: {resp:?}");
         // With TE: trailers, as before.
         let resp = raw(
             s.port,
