@@ -56,6 +56,9 @@ struct Cli {
     /// Write the server's PID to ./.pid.
     #[arg(short = 'p', long = "pid", global = true)]
     pid: bool,
+    /// `rr stop`: signal twice (a second signal forces the exit).
+    #[arg(short = 'f', long = "force", global = true)]
+    force: bool,
     /// Print the version.
     #[arg(short = 'v', long = "version")]
     version: bool,
@@ -84,6 +87,9 @@ enum Command {
         /// Plugins (default: every plugin that can be reset).
         plugins: Vec<String>,
     },
+    /// Stop the server whose PID is in ./.pid (written by `rr serve -p`):
+    /// SIGTERM, as RoadRunner's `rr stop`.
+    Stop,
     /// Run the embedded PHP as a command-line interpreter (php's options:
     /// -v, -r code, -d k=v, -m, -i, script args...).
     #[command(name = "php-cli", disable_help_flag = true)]
@@ -96,6 +102,35 @@ enum Command {
 fn fail(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("rr: {msg}");
     ExitCode::from(1)
+}
+
+/// RoadRunner's `rr stop`: SIGTERM to the PID in ./.pid (in the working
+/// directory the config and `-w` give), and with `-f` a second SIGTERM a
+/// second later (the server then exits at once). It does not wait.
+fn stop(force: bool, silent: bool) -> Result<(), String> {
+    use nix::sys::signal::{kill, Signal};
+    let data = std::fs::read_to_string(".pid").map_err(|e| {
+        format!(
+            "open .pid: {e}, to create a .pid file, you must run RR with the following options: './rr serve -p'"
+        )
+    })?;
+    let pid: i32 = data
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("rr_stop: ./.pid holds no PID: {:?}", data.trim()))?;
+    if !silent {
+        eprintln!("stopping process with PID: {pid}");
+    }
+    let pid = nix::unistd::Pid::from_raw(pid);
+    kill(pid, Signal::SIGTERM).map_err(|e| format!("rr_stop: {e}"))?;
+    if force {
+        // The server may miss a second signal sent at once.
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        kill(pid, Signal::SIGTERM).map_err(|e| format!("rr_stop: {e}"))?;
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -159,6 +194,12 @@ fn main() -> ExitCode {
             ));
         }
     }
+    if let Command::Stop = command {
+        return match stop(cli.force, cli.silent) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        };
+    }
     let mut cfg = match config::load(&config_file, &cli.overrides) {
         Ok(c) => c,
         Err(e) => return fail(e),
@@ -176,7 +217,9 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         },
-        Command::PhpCli { .. } => unreachable!("handled before the config is read"),
+        Command::PhpCli { .. } | Command::Stop => {
+            unreachable!("handled before the config is read")
+        }
         Command::Serve { test } => {
             if cli.debug {
                 cfg.logs.level = "debug".into();

@@ -333,8 +333,14 @@ fn from_value(
         }
     }
 
-    let server = server::parse(root, warn)?;
+    let mut server = server::parse(root, warn)?;
     let http = http::parse(root)?;
+    // The HTTP pool is the only pool: its own command (RoadRunner runs
+    // `http.pool.command` instead of `server.command` for it) is the one
+    // every worker runs.
+    if let Some(cmd) = &http.pool.command {
+        server.command = cmd.clone();
+    }
     let logs = logs::parse(root, warn)?;
     let (rpc, rpc_listen) = observe::parse_rpc(root, warn)?;
     let status = observe::parse_status(root, warn)?;

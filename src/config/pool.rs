@@ -16,6 +16,8 @@ pub struct PoolConfig {
     pub stream_timeout: Duration,
     pub debug: bool,
     pub supervisor: SupervisorConfig,
+    /// `command`: this pool's worker command instead of `server.command`.
+    pub command: Option<Vec<String>>,
     /// Keys we read past (unknown ones), for the log.
     pub warnings: Vec<String>,
 }
@@ -58,6 +60,7 @@ impl Default for PoolConfig {
             stream_timeout: Duration::from_secs(60),
             debug: false,
             supervisor: SupervisorConfig::default(),
+            command: None,
             warnings: Vec::new(),
         }
     }
@@ -85,6 +88,11 @@ pub fn parse(p: Option<&Value>, prefix: &str) -> KeyResult<PoolConfig> {
         if n > 0 {
             pool.num_workers = n as usize;
         }
+    }
+    if let Some(v) = get(p, "command") {
+        // As RoadRunner: an empty one means the server's.
+        let argv = super::server::argv(v, &key("command"))?;
+        pool.command = (!argv.is_empty()).then_some(argv);
     }
     if let Some(v) = get(p, "max_jobs") {
         pool.max_jobs = as_u64(v, &key("max_jobs"))?;
@@ -157,10 +165,11 @@ pub fn parse(p: Option<&Value>, prefix: &str) -> KeyResult<PoolConfig> {
             "stream_timeout",
             "debug",
             "supervisor",
+            "command",
         ]
         .contains(&k)
         {
-            let why = if k == "command" || k == "dynamic_allocator" {
+            let why = if k == "dynamic_allocator" {
                 "not supported yet, ignored"
             } else {
                 "unknown key, ignored"

@@ -47,7 +47,7 @@ const KEYS: &[&str] = &[
 const ON_INIT_KEYS: &[&str] = &["command", "exec_timeout", "exit_on_error", "env", "user"];
 
 /// A command: a list is argv as is; a string is split on spaces.
-fn argv(v: &Value, key: &str) -> KeyResult<Vec<String>> {
+pub(super) fn argv(v: &Value, key: &str) -> KeyResult<Vec<String>> {
     let argv: Vec<String> = match v {
         Value::Sequence(items) => items
             .iter()

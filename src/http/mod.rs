@@ -281,6 +281,10 @@ async fn serve_conn<S>(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(state.cfg.timeouts.read_header)
+        // A client that shuts down its write side after the request (`nc
+        // -N`) still gets the response, as from Go's server; one that is
+        // really gone is seen when the response is written.
+        .half_close(true)
         // hyper's default of 100 headers refuses ordinary requests Go accepts;
         // the header bytes stay bounded by hyper's ~400 KiB read buffer (431).
         .max_headers(MAX_HEADERS);
@@ -447,6 +451,19 @@ async fn php(
         .map(|p| p.to_string())
         .unwrap_or_default();
     let version = req.version();
+    // hyper sends trailers on HTTP/1.1 only to a client that sent `TE:
+    // trailers`; Go's server (RoadRunner) always does: the connection adds
+    // them for the others.
+    let add_trailers = (version == Version::HTTP_11
+        && method != Method::HEAD
+        && !req
+            .headers()
+            .get_all(header::TE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+    .then_some(&conn.interim);
     let log_extra = state.cfg.access_logs.then(|| {
         let h = req.headers();
         let get = |n: HeaderName| {
@@ -502,7 +519,7 @@ async fn php(
                 }
             }
             let resp = match result {
-                Ok(r) => to_response(r, method == Method::HEAD, early, rx),
+                Ok(r) => to_response(r, method == Method::HEAD, early, rx, add_trailers),
                 Err(e) => error_response(state, e),
             };
             match guard {
@@ -652,6 +669,7 @@ fn to_response(
     head_request: bool,
     early: Option<ResponseEvent>,
     rx: EventReceiver,
+    add_trailers: Option<&Interim>,
 ) -> Response<Body> {
     let status = StatusCode::from_u16(resp.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut h = HeaderMap::new();
@@ -685,6 +703,18 @@ fn to_response(
             header::CONTENT_TYPE,
             HeaderValue::from_static(sniff(&resp.body)),
         );
+    }
+    if let (Some(interim), false) = (add_trailers, trailers.is_empty()) {
+        let mut lines = Vec::new();
+        for (k, v) in &trailers {
+            lines.extend_from_slice(k.as_str().as_bytes());
+            lines.extend_from_slice(b": ");
+            lines.extend_from_slice(v.as_bytes());
+            lines.extend_from_slice(b"\r\n");
+        }
+        if !interim.add_trailers(lines) {
+            tracing::debug!("trailers dropped: the connection is still writing");
+        }
     }
     let streamed = resp.streamed;
     if (streamed || !trailers.is_empty() || !resp.body.is_empty()) && !head_request {
@@ -847,12 +877,10 @@ async fn build_request(
     let body_out = if skip_body {
         Bytes::new()
     } else if !state.cfg.raw_body && ct_lower.contains("multipart/form-data") {
-        let boundary = multer::parse_boundary(&content_type).map_err(|e| {
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("serve_http: {e}\n"),
-            )
-        })?;
+        // RoadRunner answers every request-forming error (bad multipart,
+        // conflicting names) with 400: only client bytes are involved.
+        let boundary = multer::parse_boundary(&content_type)
+            .map_err(|e| plain(StatusCode::BAD_REQUEST, format!("serve_http: {e}\n")))?;
         match uploads::parse(BodyDataStream::new(body), boundary, &state.cfg.uploads).await {
             Ok(p) => {
                 parsed = true;
@@ -868,10 +896,7 @@ async fn build_request(
                 ))
             }
             Err(uploads::FormError::Bad(e)) => {
-                return Err(plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("serve_http: {e}\n"),
-                ))
+                return Err(plain(StatusCode::BAD_REQUEST, format!("serve_http: {e}\n")))
             }
         }
     } else {
@@ -914,7 +939,18 @@ async fn build_request(
         .path_and_query()
         .map(|p| p.as_str())
         .unwrap_or("/");
-    let scheme = if conn.tls { "https" } else { "http" };
+    let mut scheme = if conn.tls { "https" } else { "http" }.to_string();
+    let mut host = host;
+    // An HTTP/1 absolute-form target names the resource itself (RFC 9112
+    // §3.2.2): its scheme and authority win over the connection and `Host`,
+    // as in RoadRunner (Go's `r.URL` then has a host). HTTP/2's `:authority`
+    // and `:scheme` are not a target: Go ignores them there.
+    if parts.version != Version::HTTP_2 {
+        if let (Some(sch), Some(auth)) = (parts.uri.scheme_str(), parts.uri.authority()) {
+            scheme = sch.to_ascii_lowercase();
+            host = auth.to_string();
+        }
+    }
     let uri: String = format!("{scheme}://{host}{target}")
         .chars()
         .filter(|c| *c != '\r' && *c != '\n')
@@ -959,12 +995,7 @@ async fn build_request(
                 body_out =
                     Bytes::from(serde_json::to_vec(&tree).unwrap_or_else(|_| b"{}".to_vec()));
             }
-            Err(e) => {
-                return Err(plain(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    format!("serve_http: {e}\n"),
-                ))
-            }
+            Err(e) => return Err(plain(StatusCode::BAD_REQUEST, format!("serve_http: {e}\n"))),
         }
     }
 

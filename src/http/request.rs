@@ -85,17 +85,37 @@ pub fn parse_cookies<'a>(headers: impl Iterator<Item = &'a str>) -> Vec<(String,
     map.into_iter().collect()
 }
 
-/// RoadRunner's `FetchIndexes`: `a[b][c]` → `["a","b","c"]`, spaces ignored.
+/// RoadRunner's `fetchIndexes` (http plugin v5.3, RoadRunner 2025.1): `a[b][c]`
+/// → `["a","b","c"]`; text after a `]` starts one more key (`a[b]c` →
+/// `["a","b","c"]`); `[]` is an empty key (`a[]` → `["a",""]`); spaces are
+/// ignored.
 pub fn fetch_indexes(s: &str) -> Vec<String> {
+    // Where the last character left us: in a key, just after `[`, or just
+    // after `]`.
+    #[derive(PartialEq)]
+    enum Pos {
+        Key,
+        Open,
+        Close,
+    }
     let mut keys: Vec<String> = vec![String::new()];
+    let mut pos = Pos::Key;
     for c in s.chars() {
         match c {
             ' ' => continue,
-            '[' => keys.push(String::new()),
-            ']' => {}
+            '[' => pos = Pos::Open,
+            ']' => {
+                if pos == Pos::Open {
+                    keys.push(String::new());
+                }
+                pos = Pos::Close;
+            }
             _ => {
-                let last = keys.len() - 1;
-                keys[last].push(c);
+                if pos != Pos::Key {
+                    keys.push(String::new());
+                }
+                keys.last_mut().expect("never empty").push(c);
+                pos = Pos::Key;
             }
         }
     }
@@ -131,10 +151,40 @@ pub fn form_tree(pairs: &[(String, String)]) -> Result<Value, String> {
     Ok(Value::Object(root))
 }
 
+/// RoadRunner's `isDataEmpty` for a value already in the tree.
+fn value_empty(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty() || (a.len() == 1 && a[0].as_str() == Some("")),
+        Value::Null => true,
+        _ => false,
+    }
+}
+
+/// RoadRunner's `mount` with its `prepareTreeNode`: a key with an empty value
+/// never hides (or conflicts with) the same key holding nested data, in either
+/// order; a non-empty value and nested data under one key are an error.
 fn mount(d: &mut Map<String, Value>, keys: &[String], vals: &[String]) -> Result<(), String> {
-    if keys.len() == 1 {
-        d.insert(keys[0].clone(), Value::String(vals[vals.len() - 1].clone()));
-        return Ok(());
+    let incoming_empty = vals.is_empty() || (vals.len() == 1 && vals[0].is_empty());
+    match d.get(&keys[0]) {
+        None => {
+            d.insert(keys[0].clone(), Value::Object(Map::new()));
+        }
+        Some(existing) => {
+            let is_branch = existing.is_object();
+            let existing_empty = value_empty(existing);
+            let is_leaf = keys.len() == 1 || (keys.len() == 2 && keys[1].is_empty());
+            let conflict = || Err(format!("invalid multiple values to key {:?}", keys[0]));
+            if !is_branch && existing_empty && !incoming_empty {
+                d.insert(keys[0].clone(), Value::Object(Map::new()));
+            } else if !is_branch && !existing_empty && keys.len() > 1 && !keys[1].is_empty() {
+                return conflict();
+            } else if !is_branch && !existing_empty && incoming_empty {
+                return Ok(());
+            } else if is_branch && is_leaf {
+                return if incoming_empty { Ok(()) } else { conflict() };
+            }
+        }
     }
     if keys.len() == 2 && keys[1].is_empty() {
         d.insert(
@@ -143,12 +193,21 @@ fn mount(d: &mut Map<String, Value>, keys: &[String], vals: &[String]) -> Result
         );
         return Ok(());
     }
-    let entry = d
-        .entry(keys[0].clone())
-        .or_insert_with(|| Value::Object(Map::new()));
+    if keys.len() == 1 {
+        let leaf = match vals.last() {
+            Some(v) => Value::String(v.clone()),
+            None => Value::Array(Vec::new()),
+        };
+        d.insert(keys[0].clone(), leaf);
+        return Ok(());
+    }
+    let entry = d.get_mut(&keys[0]).expect("inserted above");
+    if !entry.is_object() {
+        *entry = Value::Object(Map::new());
+    }
     match entry {
         Value::Object(m) => mount(m, &keys[1..], vals),
-        _ => Err(format!("invalid multiple values to key {:?}", keys[0])),
+        _ => unreachable!(),
     }
 }
 
@@ -200,6 +259,48 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         assert!(form_tree(&bad).is_err());
+    }
+
+    #[test]
+    fn indexes_as_roadrunner() {
+        // RoadRunner's own samples (handler/parse_test.go).
+        for (input, want) in [
+            ("key", vec!["key"]),
+            ("key[subkey]", vec!["key", "subkey"]),
+            ("key[subkey]value", vec!["key", "subkey", "value"]),
+            ("key[subkey][value]", vec!["key", "subkey", "value"]),
+            ("key[subkey][value][]", vec!["key", "subkey", "value", ""]),
+            ("key[subkey] [value][]", vec!["key", "subkey", "value", ""]),
+            (
+                "key [ subkey ] [ value ] [ ]",
+                vec!["key", "subkey", "value", ""],
+            ),
+            (
+                "ключь [ subkey ] [ value ] [ ]",
+                vec!["ключь", "subkey", "value", ""],
+            ),
+            ("options[0][name]", vec!["options", "0", "name"]),
+            ("", vec![""]),
+            ("a[]b", vec!["a", "", "b"]),
+            ("a[b]]", vec!["a", "b"]),
+            ("[a]", vec!["", "a"]),
+            ("a[[b]", vec!["a", "b"]),
+        ] {
+            assert_eq!(fetch_indexes(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn empty_values_do_not_conflict() {
+        let p = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let want = serde_json::json!({"o":{"0":{"n":"x"}}});
+        assert_eq!(form_tree(&p(&[("o", ""), ("o[0][n]", "x")])).unwrap(), want);
+        assert_eq!(form_tree(&p(&[("o[0][n]", "x"), ("o", "")])).unwrap(), want);
+        assert!(form_tree(&p(&[("o[0][n]", "x"), ("o", "1")])).is_err());
     }
 
     #[test]

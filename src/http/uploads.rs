@@ -89,6 +89,18 @@ where
     let mut files: Vec<(String, Value)> = Vec::new();
     let mut guard = UploadGuard::default();
     while let Some(mut field) = mp.next_field().await.map_err(multer_error)? {
+        // multer reads a name or filename that is not UTF-8 as absent (a
+        // file would become a field): refuse the part instead, the client's
+        // error (NUL bytes already fail multer's header parsing).
+        if field
+            .headers()
+            .get(hyper::header::CONTENT_DISPOSITION)
+            .is_some_and(|v| std::str::from_utf8(v.as_bytes()).is_err())
+        {
+            return Err(FormError::Bad(
+                "invalid UTF-8 in a part's Content-Disposition".into(),
+            ));
+        }
         let name = field.name().unwrap_or("").to_string();
         let Some(file_name) = field.file_name().map(str::to_string) else {
             let mut v = Vec::new();

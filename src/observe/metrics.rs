@@ -2,9 +2,10 @@
 //! names and labels (rr-config.md §9.2), plus worker restarts by reason.
 //!
 //! Differences from RoadRunner, by design:
-//! * workers are threads, so the `pid` label carries the worker id (the
-//!   same id as `worker=` in the logs and in `rr workers`), and memory is
-//!   the worker's Zend allocator usage, not a process RSS;
+//! * thread workers have no pid of their own, so their `pid` label carries
+//!   the worker id (the same id as `worker=` in the logs and in `rr
+//!   workers`); process workers have their OS pid there, as in RoadRunner;
+//!   memory is the worker's Zend allocator usage, not a process RSS;
 //! * the request metrics of RoadRunner's `http_metrics` middleware are
 //!   always exported when the `metrics` section exists;
 //! * `rr_http_uptime_seconds` is a gauge (RoadRunner's is a counter named
@@ -83,12 +84,12 @@ pub fn install() -> Arc<Metrics> {
             );
             registry.register(
                 "rr_http_worker_memory_bytes",
-                "Worker current memory usage (Zend allocator); pid is the worker id",
+                "Worker current memory usage (Zend allocator); pid is the OS pid (process workers) or the worker id",
                 m.worker_memory.clone(),
             );
             registry.register(
                 "rr_http_worker_state",
-                "Worker current state (in the state label); pid is the worker id",
+                "Worker current state (in the state label); pid is the OS pid (process workers) or the worker id",
                 m.worker_state.clone(),
             );
             registry.register(
@@ -182,7 +183,7 @@ impl Metrics {
         self.worker_state.clear();
         let (mut ready, mut working, mut invalid) = (0, 0, 0);
         for w in &workers {
-            let pid = w.id.to_string();
+            let pid = w.pid.map_or(w.id as u64, u64::from).to_string();
             self.worker_memory
                 .get_or_create(&vec![("pid".to_string(), pid.clone())])
                 .set(w.memory as i64);

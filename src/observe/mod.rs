@@ -135,6 +135,117 @@ where
     }
 }
 
+/// JSON lines as RoadRunner's zap logger writes them (logger v5's encoder
+/// config): `level` in lower case, `ts`, `logger` (the plugin's channel),
+/// `msg`, then the event's fields. `ts` is UTC epoch nanoseconds in
+/// production mode, else zap's ISO 8601 form (`2006-01-02T15:04:05+0000`).
+struct ZapJson {
+    epoch_ts: bool,
+}
+
+/// An event's fields: the message apart, the others as JSON values.
+#[derive(Default)]
+struct JsonFields {
+    msg: String,
+    fields: serde_json::Map<String, serde_json::Value>,
+}
+
+impl tracing::field::Visit for JsonFields {
+    fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
+        let text = format!("{v:?}");
+        if f.name() == "message" {
+            self.msg = text;
+        } else {
+            self.fields
+                .insert(f.name().to_string(), serde_json::Value::String(text));
+        }
+    }
+    fn record_str(&mut self, f: &tracing::field::Field, v: &str) {
+        if f.name() == "message" {
+            self.msg = v.to_string();
+        } else {
+            self.fields.insert(f.name().to_string(), v.into());
+        }
+    }
+    fn record_i64(&mut self, f: &tracing::field::Field, v: i64) {
+        self.fields.insert(f.name().to_string(), v.into());
+    }
+    fn record_u64(&mut self, f: &tracing::field::Field, v: u64) {
+        self.fields.insert(f.name().to_string(), v.into());
+    }
+    fn record_f64(&mut self, f: &tracing::field::Field, v: f64) {
+        self.fields.insert(f.name().to_string(), v.into());
+    }
+    fn record_bool(&mut self, f: &tracing::field::Field, v: bool) {
+        self.fields.insert(f.name().to_string(), v.into());
+    }
+}
+
+/// zap's development time format, in UTC.
+fn iso8601_utc(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (y, m, d) = crate::rpc::cli::civil(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+0000",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+impl<S, N> FormatEvent<S, N> for ZapJson
+where
+    S: tracing::Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let meta = event.metadata();
+        let level = match *meta.level() {
+            tracing::Level::ERROR => "error",
+            tracing::Level::WARN => "warn",
+            tracing::Level::INFO => "info",
+            _ => "debug",
+        };
+        let now = std::time::SystemTime::now();
+        let mut line = serde_json::Map::new();
+        line.insert("level".into(), level.into());
+        line.insert(
+            "ts".into(),
+            if self.epoch_ts {
+                now.duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as i64)
+                    .unwrap_or(0)
+                    .into()
+            } else {
+                iso8601_utc(now).into()
+            },
+        );
+        // zap leaves the name out for an unnamed (root) logger.
+        let channel = channel_of(meta.target());
+        if !channel.is_empty() {
+            line.insert("logger".into(), channel.into());
+        }
+        let mut f = JsonFields::default();
+        event.record(&mut f);
+        line.insert("msg".into(), f.msg.into());
+        for (k, v) in f.fields {
+            line.entry(k).or_insert(v);
+        }
+        let text =
+            serde_json::to_string(&serde_json::Value::Object(line)).map_err(|_| std::fmt::Error)?;
+        writeln!(writer, "{text}")
+    }
+}
+
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
 fn level_of(l: &str) -> tracing::Level {
@@ -167,7 +278,10 @@ fn layer(
     let l: BoxedLayer = if cfg.mode == "raw" {
         base.event_format(RawFormat).boxed()
     } else if cfg.encoding == "json" {
-        base.json().flatten_event(true).boxed()
+        base.event_format(ZapJson {
+            epoch_ts: cfg.mode == "production",
+        })
+        .boxed()
     } else {
         base.with_target(true).boxed()
     };

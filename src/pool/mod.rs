@@ -20,7 +20,7 @@ use crossbeam_channel as cb;
 use job::{HttpRequest, Job, JobError, JobResult};
 use parking_lot::Mutex;
 use state::{Reason, Status, REASONS};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -65,6 +65,8 @@ pub struct WorkerInfo {
     pub memory: u64,
     /// When the current life started.
     pub created_unix: std::time::SystemTime,
+    /// The OS pid of a process worker (None for a thread worker).
+    pub pid: Option<u32>,
 }
 
 /// Counters and state of one worker, shared with the pool.
@@ -96,6 +98,9 @@ pub struct WorkerState {
     /// Given up on (stuck in a C call past exec_ttl) and replaced: the slot
     /// stays taken until the thread returns and ends.
     pub detached: AtomicBool,
+    /// The OS pid of the current life's process (process executor; 0 for a
+    /// thread worker or before the first process starts).
+    pub pid: AtomicU32,
 }
 
 impl WorkerState {
@@ -116,6 +121,7 @@ impl WorkerState {
             deadline_ms: AtomicU64::new(0),
             ticket: Mutex::new(None),
             detached: AtomicBool::new(false),
+            pid: AtomicU32::new(0),
         }
     }
 
@@ -334,8 +340,9 @@ impl Pool {
     }
 
     /// informer.RemoveWorker: the newest worker leaves after its current
-    /// request (never the last one). Returns its id.
-    pub fn remove_worker(&self) -> Result<usize, String> {
+    /// request. Returns its id, or None for the last one, which stays (as in
+    /// RoadRunner, that is not an error).
+    pub fn remove_worker(&self) -> Result<Option<usize>, String> {
         let alive: Vec<usize> = self
             .shared
             .states
@@ -345,12 +352,12 @@ impl Pool {
             .map(|(i, _)| i)
             .collect();
         if alive.len() <= 1 {
-            return Err("cannot remove the last worker of the pool".into());
+            return Ok(None);
         }
         let id = *alive.last().expect("more than one");
         self.shared.states[id].retire.store(true, Ordering::Release);
         let _ = self.shared.ctls[id].try_send(Ctl::Restart(Reason::Shutdown));
-        Ok(id)
+        Ok(Some(id))
     }
 
     /// Queue a request and wait for its response. Without a free worker
@@ -455,6 +462,12 @@ impl Pool {
                 lives: st.lives.load(Ordering::Relaxed),
                 memory: st.memory.load(Ordering::Relaxed),
                 created_unix: *st.created_unix.lock(),
+                pid: self
+                    .shared
+                    .spec
+                    .process
+                    .is_some()
+                    .then(|| st.pid.load(Ordering::Relaxed)),
             })
             .collect()
     }

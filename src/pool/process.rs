@@ -367,6 +367,9 @@ fn one_life(
         }
     };
     host.process = Some(child.id());
+    shared.states[host.id()]
+        .pid
+        .store(child.id(), std::sync::atomic::Ordering::Relaxed);
     let (tx, rx) = cb::bounded(RELAY_BACKLOG);
     let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("piped");

@@ -115,7 +115,7 @@ fn stamp() -> String {
 }
 
 /// Days since 1970-01-01 → (year, month, day) (Howard Hinnant's algorithm).
-fn civil(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -217,6 +217,8 @@ fn render(header: &[&str], rows: &[Vec<(String, Option<&str>)>]) -> String {
 }
 
 const HEADER: [&str; 6] = ["ID", "STATUS", "EXECS", "MEMORY", "CPU%", "CREATED"];
+/// RoadRunner's header, for process workers (listed by OS pid).
+const PID_HEADER: [&str; 6] = ["PID", "STATUS", "EXECS", "MEMORY", "CPU%", "CREATED"];
 
 fn table(v: &Value, color: bool) -> String {
     let mut ws: Vec<&Value> = v["workers"]
@@ -251,7 +253,11 @@ fn table(v: &Value, color: bool) -> String {
             ]
         })
         .collect();
-    render(&HEADER, &rows)
+    if ws.iter().any(|w| w["process"] == true) {
+        render(&PID_HEADER, &rows)
+    } else {
+        render(&HEADER, &rows)
+    }
 }
 
 fn error_table(e: &str) -> String {

@@ -189,11 +189,13 @@ async fn call(rt: &Runtime, method: &str, arg: Value) -> Result<Value, String> {
         "informer.RemoveWorker" => {
             let p = plugin_arg(&arg)?;
             known_plugin(&p)?;
-            let id = rt.pool.remove_worker()?;
-            tracing::info!(
-                worker = id,
-                "informer.RemoveWorker: worker leaves after its request"
-            );
+            match rt.pool.remove_worker()? {
+                Some(id) => tracing::info!(
+                    worker = id,
+                    "informer.RemoveWorker: worker leaves after its request"
+                ),
+                None => tracing::warn!("informer.RemoveWorker: can't remove the last worker"),
+            }
             Ok(json!(true))
         }
         "informer.Jobs" => Err("the jobs plugin is not supported by rustrunner".into()),
@@ -302,13 +304,23 @@ fn workers(rt: &Runtime) -> Vec<Value> {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_nanos() as i64)
                 .unwrap_or(0);
-            let cpu = cpu
-                .iter()
-                .find(|(name, _)| *name == format!("php-worker-{}", w.id))
-                .map(|(_, c)| *c)
-                .unwrap_or(0.0);
+            // A process worker is its process (RoadRunner's view: `ps`
+            // finds it by this pid); a thread worker is its thread.
+            let cpu = match w.pid {
+                Some(pid) => std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|st| stat_cpu(&st, uptime()))
+                    .map(|(_, c)| c)
+                    .unwrap_or(0.0),
+                None => cpu
+                    .iter()
+                    .find(|(name, _)| *name == format!("php-worker-{}", w.id))
+                    .map(|(_, c)| *c)
+                    .unwrap_or(0.0),
+            };
             json!({
-                "pid": w.id,
+                "pid": w.pid.map_or(w.id as u64, u64::from),
+                "process": w.pid.is_some(),
                 "status": status,
                 "numExecs": w.execs,
                 "created": created,
@@ -324,39 +336,46 @@ fn workers(rt: &Runtime) -> Vec<Value> {
         .collect()
 }
 
-/// Lifetime CPU % of every thread of this process, by thread name (Linux).
-fn thread_cpu() -> Vec<(String, f64)> {
-    // USER_HZ is 100 on every Linux ABI Rust targets.
-    const HZ: f64 = 100.0;
-    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+fn uptime() -> f64 {
+    std::fs::read_to_string("/proc/uptime")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
+        .unwrap_or(0.0)
+}
+
+/// A task's name and lifetime CPU % from its `/proc/.../stat` line (Linux).
+fn stat_cpu(stat: &str, uptime: f64) -> Option<(String, f64)> {
+    // USER_HZ is 100 on every Linux ABI Rust targets.
+    const HZ: f64 = 100.0;
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let name = stat[open + 1..close].to_string();
+    let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    // After the name: state is field 3; utime 14, stime 15, starttime 22.
+    let num = |i: usize| f.get(i - 3).and_then(|x| x.parse::<f64>().ok());
+    let (ut, st, start) = (num(14)?, num(15)?, num(22)?);
+    let alive = uptime - start / HZ;
+    let pct = if alive > 0.0 {
+        (ut + st) / HZ / alive * 100.0
+    } else {
+        0.0
+    };
+    Some((name, pct))
+}
+
+/// Lifetime CPU % of every thread of this process, by thread name (Linux).
+fn thread_cpu() -> Vec<(String, f64)> {
+    let uptime = uptime();
     let mut out = Vec::new();
     let Ok(rd) = std::fs::read_dir("/proc/self/task") else {
         return out;
     };
     for e in rd.flatten() {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
-            continue;
-        };
-        let name = stat[open + 1..close].to_string();
-        let f: Vec<&str> = stat[close + 1..].split_whitespace().collect();
-        // After the name: state is field 3; utime 14, stime 15, starttime 22.
-        let num = |i: usize| f.get(i - 3).and_then(|x| x.parse::<f64>().ok());
-        let (Some(ut), Some(st), Some(start)) = (num(14), num(15), num(22)) else {
-            continue;
-        };
-        let alive = uptime - start / HZ;
-        let pct = if alive > 0.0 {
-            (ut + st) / HZ / alive * 100.0
-        } else {
-            0.0
-        };
-        out.push((name, pct));
+        if let Some(c) = std::fs::read_to_string(e.path().join("stat"))
+            .ok()
+            .and_then(|st| stat_cpu(&st, uptime))
+        {
+            out.push(c);
+        }
     }
     out
 }
