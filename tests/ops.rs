@@ -30,14 +30,7 @@ fn ops_app(name: &str, workers: usize, extra: &str) -> (App, Ports) {
     );
     let a = App::new(name, &yaml);
     a.fixture("ops.php");
-    a.file(
-        "autoload.php",
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/episodes/offline-autoload.php"
-        ))
-        .unwrap(),
-    );
+    a.offline_autoload();
     (a, ports)
 }
 

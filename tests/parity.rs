@@ -212,14 +212,7 @@ fn ops_app(name: &str, api: Api, workers: usize) -> (App, u16, u16) {
     );
     let a = App::new(name, &yaml);
     a.fixture("ops.php");
-    a.file(
-        "autoload.php",
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/episodes/offline-autoload.php"
-        ))
-        .unwrap(),
-    );
+    a.offline_autoload();
     (a, rpc, metrics)
 }
 
@@ -295,14 +288,7 @@ fn json_logs_use_zap_names() {
             ),
         );
         a.fixture("echo.php");
-        a.file(
-            "autoload.php",
-            &std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/episodes/offline-autoload.php"
-            ))
-            .unwrap(),
-        );
+        a.offline_autoload();
         let before = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

@@ -63,6 +63,19 @@ impl App {
         self
     }
 
+    /// The offline autoloader of the episodes (Debian's nyholm/psr7 and the
+    /// server's own worker API) as the app's autoload.php.
+    pub fn offline_autoload(&self) -> &App {
+        self.file(
+            "autoload.php",
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/episodes/offline-autoload.php"
+            ))
+            .unwrap(),
+        )
+    }
+
     /// Copy a fixture into the app directory.
     pub fn fixture(&self, name: &str) -> &App {
         let src = fixtures().join(name);
@@ -362,13 +375,6 @@ pub fn php_app(name: &str, api: Api, script: &str, pool: &str, extra: &str) -> A
     );
     let a = App::new(name, &yaml);
     a.fixture(script);
-    a.file(
-        "autoload.php",
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/episodes/offline-autoload.php"
-        ))
-        .unwrap(),
-    );
+    a.offline_autoload();
     a
 }
