@@ -1271,7 +1271,10 @@ static zend_result rr_post_startup(void)
     }
     rr_override_function("putenv", ZEND_FN(rustrunner_putenv));
     rr_override_function("getenv", ZEND_FN(rustrunner_getenv));
-    rr_override_function("opcache_reset", ZEND_FN(rustrunner_opcache_reset));
+    if (rr_gate_on) {
+        /* Worker threads only: `rr php-cli` is one thread and may reset. */
+        rr_override_function("opcache_reset", ZEND_FN(rustrunner_opcache_reset));
+    }
     rr_wrap_timeout_ini();
     rr_gate_install();
     if (rr_gate_on) {
@@ -1433,6 +1436,7 @@ int rr_thread_start(void)
     /* Process signals are handled by the server's own threads; PHP threads
      * keep only the synchronous ones and SIGRTMIN (execution timers). */
     rr_block_process_signals();
+
     /* umask (and the kernel's cwd and root) per thread: one worker's
      * umask(0777) must not make every other worker's files mode 000. PHP
      * restores its umask at request end, now only on this thread. */
@@ -1462,31 +1466,6 @@ ZEND_TLS int rr_timer_armed = 0;
 enum { RR_TIMER_KEEP = 0, RR_TIMER_ARM, RR_TIMER_DISARM };
 ZEND_TLS int rr_timer_op = RR_TIMER_KEEP;
 ZEND_TLS zend_long rr_timer_arm_secs = 0;
-
-/* Apply "key=value" lines as INI_USER-level changes for this life. */
-static void rr_apply_life_ini(const char *ini)
-{
-    if (!ini) {
-        return;
-    }
-    const char *p = ini;
-    while (*p) {
-        const char *end = strchr(p, '\n');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *eq = memchr(p, '=', len);
-        if (eq && eq > p) {
-            zend_string *k = zend_string_init(p, (size_t)(eq - p), 0);
-            zend_string *v = zend_string_init(eq + 1, len - (size_t)(eq - p) - 1, 0);
-            zend_alter_ini_entry_ex(k, v, PHP_INI_SYSTEM, PHP_INI_STAGE_RUNTIME, 1);
-            zend_string_release(k);
-            zend_string_release(v);
-        }
-        if (!end) {
-            break;
-        }
-        p = end + 1;
-    }
-}
 
 void rr_worker_life(const rr_life *life, rr_life_result *result)
 {
@@ -1546,7 +1525,6 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
     }
 
     zend_first_try {
-        rr_apply_life_ini(life->ini);
         if (life->boot_timeout > 0) {
             zend_set_timeout((zend_long)life->boot_timeout, 1);
         }

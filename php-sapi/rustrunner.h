@@ -135,8 +135,6 @@ typedef struct rr_life {
     char **argv;
     /* A PHP file run before the script (the server's worker API), or NULL. */
     const char *bootstrap;
-    /* -d key=value pairs for this life (php.ini format lines), or NULL. */
-    const char *ini;
     /* Seconds the script may run before it takes its first request
      * (the engine's execution timer); 0 = no limit. */
     long boot_timeout;

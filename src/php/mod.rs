@@ -374,7 +374,6 @@ impl PhpThread {
             argc: argv.len() as c_int,
             argv: argv_p.as_mut_ptr(),
             bootstrap: boot_c.as_ref().map_or(ptr::null(), |b| b.as_ptr()),
-            ini: ptr::null(),
             boot_timeout: timer_secs(boot_timeout),
             cli: cli.is_some() as c_int,
             code: code_c.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
@@ -477,8 +476,15 @@ fn guard<T>(default: T, f: impl FnOnce() -> T) -> T {
 }
 
 fn rstr(s: &[u8]) -> ffi::rr_str {
+    // An empty slice's pointer dangles; C may hand it to memcmp/memcpy with
+    // length 0, which C does not allow for invalid pointers (review-core L1).
+    static EMPTY: [u8; 1] = [0];
     ffi::rr_str {
-        ptr: s.as_ptr() as *const c_char,
+        ptr: if s.is_empty() {
+            EMPTY.as_ptr()
+        } else {
+            s.as_ptr()
+        } as *const c_char,
         len: s.len(),
     }
 }

@@ -168,6 +168,9 @@ pub(crate) struct Shared {
     pub threads: Mutex<Vec<JoinHandle<()>>>,
     /// pool.debug: the last boot failure while no worker is ready.
     pub boot_error: Mutex<Option<String>>,
+    /// Held while a free slot is picked and its thread started (RPC's
+    /// AddWorker and the supervisor's replacements must not pick one twice).
+    pub slots: Mutex<()>,
 }
 
 impl Shared {
@@ -247,6 +250,7 @@ impl Pool {
             epoch: Instant::now(),
             threads: Mutex::new(Vec::with_capacity(n)),
             boot_error: Mutex::new(None),
+            slots: Mutex::new(()),
         });
         let acceptor = match &shared.spec.process {
             Some(p) => Some(
@@ -329,6 +333,7 @@ impl Pool {
         if self.shared.shutting_down.load(Ordering::Acquire) {
             return Err("the pool is stopping".into());
         }
+        let _slots = self.shared.slots.lock();
         let id = self
             .shared
             .states
@@ -623,6 +628,7 @@ fn detach_and_replace(sh: &Arc<Shared>, i: usize, why: Reason, answer: bool, wha
         );
         return;
     }
+    let _slots = sh.slots.lock();
     let free = sh
         .states
         .iter()
