@@ -1374,6 +1374,133 @@ void rr_block_process_signals(void)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+/* ------------------------------------------------------------------ */
+/* What a crash was doing                                              */
+/* ------------------------------------------------------------------ */
+
+/* A crash in C (an extension's segfault, an abort, a stack overflow while
+ * freeing deep data) ends the process. Before it does, one line on stderr
+ * says which signal, which worker and which request it was serving, so the
+ * log (a cell's supervisor's too) tells what to look at. The request is
+ * noted per thread at each request start (a copy of method and target).
+ * The handler only formats into a stack buffer and calls write(2), then
+ * hands the signal to whoever had it before (Rust's stack overflow report),
+ * or to the default action. */
+#define RR_CRASH_CTX 240
+ZEND_TLS char rr_crash_ctx[RR_CRASH_CTX];
+ZEND_TLS size_t rr_crash_len = 0;
+ZEND_TLS int rr_crash_worker = -1;
+
+void rr_note_request(int worker, const char *method, size_t method_len, const char *target,
+                     size_t target_len)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < method_len && n < RR_CRASH_CTX - 2; i++) {
+        rr_crash_ctx[n++] = method[i];
+    }
+    rr_crash_ctx[n++] = ' ';
+    for (size_t i = 0; i < target_len && n < RR_CRASH_CTX; i++) {
+        char c = target[i];
+        rr_crash_ctx[n++] = (c < 0x20 || c == 0x7f) ? '?' : c;
+    }
+    rr_crash_len = n;
+    rr_crash_worker = worker;
+}
+
+void rr_note_idle(void)
+{
+    rr_crash_len = 0;
+}
+
+static const int rr_fatal_signals[] = {SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL};
+#define RR_FATAL_COUNT (sizeof(rr_fatal_signals) / sizeof(rr_fatal_signals[0]))
+static struct sigaction rr_fatal_old[RR_FATAL_COUNT];
+static volatile sig_atomic_t rr_fatal_reported = 0;
+
+static size_t rr_put(char *buf, size_t n, size_t cap, const char *s, size_t len)
+{
+    for (size_t i = 0; i < len && n < cap; i++) {
+        buf[n++] = s[i];
+    }
+    return n;
+}
+
+static size_t rr_put_int(char *buf, size_t n, size_t cap, long v)
+{
+    char tmp[24];
+    size_t t = 0;
+    if (v < 0) {
+        n = rr_put(buf, n, cap, "-", 1);
+        v = -v;
+    }
+    do {
+        tmp[t++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0 && t < sizeof(tmp));
+    while (t > 0 && n < cap) {
+        buf[n++] = tmp[--t];
+    }
+    return n;
+}
+
+static void rr_fatal_signal(int sig, siginfo_t *si, void *uc)
+{
+    size_t idx = 0;
+    while (idx < RR_FATAL_COUNT && rr_fatal_signals[idx] != sig) {
+        idx++;
+    }
+    if (!rr_fatal_reported) {
+        rr_fatal_reported = 1;
+        char buf[512];
+        size_t n = 0, cap = sizeof(buf) - 1;
+        n = rr_put(buf, n, cap, "rustrunner: fatal signal ", 25);
+        n = rr_put_int(buf, n, cap, sig);
+        const char *name = sig == SIGSEGV ? " (SIGSEGV)" : sig == SIGBUS ? " (SIGBUS)"
+                         : sig == SIGABRT ? " (SIGABRT)" : sig == SIGFPE ? " (SIGFPE)"
+                         : " (SIGILL)";
+        n = rr_put(buf, n, cap, name, strlen(name));
+        if (rr_crash_worker >= 0) {
+            n = rr_put(buf, n, cap, " in worker ", 11);
+            n = rr_put_int(buf, n, cap, rr_crash_worker);
+            if (rr_crash_len > 0) {
+                n = rr_put(buf, n, cap, " while serving ", 15);
+                n = rr_put(buf, n, cap, rr_crash_ctx, rr_crash_len);
+            } else {
+                n = rr_put(buf, n, cap, " between requests", 17);
+            }
+        } else {
+            n = rr_put(buf, n, cap, " outside the PHP workers", 24);
+        }
+        buf[n++] = '\n';
+        ssize_t w = write(2, buf, n);
+        (void)w;
+    }
+    /* Hand it on: a fault re-runs the instruction under the old action
+     * (Rust's handler tells a stack overflow); anything else is raised
+     * again with the old action. */
+    if (idx < RR_FATAL_COUNT) {
+        sigaction(sig, &rr_fatal_old[idx], NULL);
+    } else {
+        signal(sig, SIG_DFL);
+    }
+    if (si == NULL || si->si_code <= 0 || sig == SIGABRT) {
+        raise(sig);
+    }
+    (void)uc;
+}
+
+static void rr_install_crash_report(void)
+{
+    for (size_t i = 0; i < RR_FATAL_COUNT; i++) {
+        struct sigaction act;
+        memset(&act, 0, sizeof(act));
+        act.sa_sigaction = rr_fatal_signal;
+        act.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESETHAND;
+        sigemptyset(&act.sa_mask);
+        sigaction(rr_fatal_signals[i], &act, &rr_fatal_old[i]);
+    }
+}
+
 int rr_php_startup(const rr_callbacks *callbacks, const char *ini_entries, char *err,
                    size_t err_len)
 {
@@ -1413,6 +1540,9 @@ int rr_php_startup(const rr_callbacks *callbacks, const char *ini_entries, char 
     }
 
     rr_install_php_wrapper();
+    if (rr_gate_on) {
+        rr_install_crash_report();
+    }
 
     rr_started = 1;
     return 0;

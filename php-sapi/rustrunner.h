@@ -177,6 +177,12 @@ const char *rr_php_version(void);
 /* 1 when the engine is thread-safe (ZTS). */
 int rr_php_is_zts(void);
 
+/* The request a worker thread starts serving (method, target), for the one
+ * line a crash writes to stderr; rr_note_idle when it is done. */
+void rr_note_request(int worker, const char *method, size_t method_len, const char *target,
+                     size_t target_len);
+void rr_note_idle(void);
+
 /* 1 when OPcache is linked into the binary (no opcache.so to load). */
 int rr_php_opcache_builtin(void);
 

@@ -590,6 +590,14 @@ fn a_crash_in_c_costs_one_cell_not_the_server() {
             "{}",
             s.log()
         );
+        // The cell said which worker and request before it died.
+        assert!(
+            s.log()
+                .contains("rustrunner: fatal signal 11 (SIGSEGV) in worker ")
+                && s.log().contains(" while serving GET http://a/deep-free"),
+            "{}",
+            s.log()
+        );
         // A new cell serves; the supervisor is the same process.
         assert_eq!(s.pid(), supervisor);
         ok(&s, "/");

@@ -406,6 +406,27 @@ impl PhpThread {
         unsafe { ffi::rr_unset_timeout() }
     }
 
+    /// Note the request this thread starts serving (for the line a crash
+    /// writes); [`PhpThread::note_idle`] when it is done.
+    pub fn note_request(worker: usize, method: &str, target: &str) {
+        // SAFETY: both slices are valid for the call; the C side copies at
+        // most a fixed number of bytes into this thread's own buffer.
+        unsafe {
+            ffi::rr_note_request(
+                worker as c_int,
+                method.as_ptr() as *const c_char,
+                method.len(),
+                target.as_ptr() as *const c_char,
+                target.len(),
+            )
+        }
+    }
+
+    pub fn note_idle() {
+        // SAFETY: clears a length in this thread's own buffer.
+        unsafe { ffi::rr_note_idle() }
+    }
+
     /// OPcache has scheduled a restart of its shared memory: every worker
     /// must end its life so that it runs alone (the C side's gate).
     pub fn opcache_restart_pending() -> bool {

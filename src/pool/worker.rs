@@ -184,6 +184,9 @@ impl WorkerHost {
         self.exec_deadline = None;
         self.clear_stuck_watch();
         if self.process.is_none() {
+            PhpThread::note_idle();
+        }
+        if self.process.is_none() {
             // Always, not only when exec_ttl armed it: the request may have
             // armed the engine's wall-clock timer itself (set_time_limit),
             // and an idle worker must not time out on the next request.
@@ -340,6 +343,10 @@ impl WorkerHost {
             let st = self.state();
             st.busy.store(true, Ordering::Relaxed);
             st.set_status(Status::Working);
+            if self.process.is_none() {
+                // For the line a crash writes (which request it was).
+                PhpThread::note_request(self.id, &job.req.method, &job.req.uri);
+            }
             let ttl = self.shared.cfg.supervisor.exec_ttl;
             if !ttl.is_zero() {
                 if self.process.is_none() {
