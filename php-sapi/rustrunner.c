@@ -163,6 +163,18 @@ static void rr_log_message(const char *message, int syslog_type)
         rr_cb.log(host, message, strlen(message), level);
     } else {
         fprintf(stderr, "%s\n", message);
+        /* An extension .so that is not built for this PHP: Debian's
+         * packages are NTS (they miss the ZTS globals), others another API. */
+        if (strstr(message, "undefined symbol: executor_globals")
+            || strstr(message, "undefined symbol: compiler_globals")
+            || strstr(message, "Module compiled with build ID=")
+            || strstr(message, "Module compiled with module API=")) {
+            fprintf(stderr,
+                    "rustrunner: that extension was not built for this PHP (%s, thread-safe): "
+                    "build it with the phpize of rr's own PHP (README, \"Extensions\"), not a "
+                    "distribution's NTS package\n",
+                    PHP_VERSION);
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! instead of killing anything.
 
 pub mod events;
+mod hints;
 pub mod job;
 pub mod process;
 pub mod state;

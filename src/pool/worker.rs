@@ -381,6 +381,9 @@ impl WorkerHost {
                 }
                 self.boot_output.push_back(text.trim_end().to_string());
             }
+            if let Some(hint) = super::hints::extension_hint(&text) {
+                tracing::error!(target: "php", worker = id, "{hint}");
+            }
             if stderr {
                 tracing::info!(target: "php", worker = id, stream = "stderr", "{}", text);
             } else {
@@ -706,7 +709,10 @@ impl Host for WorkerHost {
         match level {
             LogLevel::Error => {
                 self.last_error = text.to_string();
-                tracing::error!(target: "php", worker = self.id, "{}", text)
+                tracing::error!(target: "php", worker = self.id, "{}", text);
+                if let Some(hint) = super::hints::extension_hint(&text) {
+                    tracing::error!(target: "php", worker = self.id, "{hint}");
+                }
             }
             LogLevel::Warn => tracing::warn!(target: "php", worker = self.id, "{}", text),
             LogLevel::Info => tracing::info!(target: "php", worker = self.id, "{}", text),
