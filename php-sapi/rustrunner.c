@@ -274,6 +274,9 @@ static pthread_cond_t rr_gate_cv = PTHREAD_COND_INITIALIZER;
 static int rr_gate_lives = 0;     /* lives between request startup and shutdown */
 static int rr_gate_exclusive = 0; /* a restart is running */
 static int rr_gate_on = 0;        /* worker threads (rr serve), not php-cli */
+/* After a wait that timed out, startups before this time do not wait again
+ * (a thread stuck for good must not make every boot wait 30 s). */
+static time_t rr_gate_skip_until = 0;
 #define RR_GATE_WAIT_SECS 30
 
 static void rr_gate_enter(void)
@@ -321,10 +324,12 @@ static zend_result rr_accel_rinit(INIT_FUNC_ARGS)
     pthread_mutex_lock(&rr_gate_mu);
     rr_gate_lives--; /* this life is not running yet */
     pthread_cond_broadcast(&rr_gate_cv);
-    int timed_out = 0;
-    while ((rr_gate_lives > 0 || rr_gate_exclusive) && rr_accel_restart_pending()) {
+    int skipped = until.tv_sec < rr_gate_skip_until + RR_GATE_WAIT_SECS;
+    int timed_out = skipped;
+    while (!timed_out && (rr_gate_lives > 0 || rr_gate_exclusive) && rr_accel_restart_pending()) {
         if (pthread_cond_timedwait(&rr_gate_cv, &rr_gate_mu, &until) == ETIMEDOUT) {
             timed_out = 1;
+            rr_gate_skip_until = until.tv_sec + 5 * RR_GATE_WAIT_SECS;
             break;
         }
     }
@@ -341,8 +346,10 @@ static zend_result rr_accel_rinit(INIT_FUNC_ARGS)
         ZCSG(restart_pending) = false;
         r = rr_orig_accel_rinit(type, module_number);
         ZCSG(restart_pending) = true;
-        php_log_err("rustrunner: an OPcache restart is postponed: other worker threads did "
-                    "not end their lives within 30 s (a request stuck in C code?)");
+        if (!skipped) {
+            php_log_err("rustrunner: an OPcache restart is postponed: other worker threads did "
+                        "not end their lives within 30 s (a request stuck in C code?)");
+        }
     } else {
         /* Another thread did the restart. */
         r = rr_orig_accel_rinit(type, module_number);
