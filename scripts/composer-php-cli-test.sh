@@ -70,5 +70,44 @@ grep -qx "hello from acme memory_limit=64M binary=$W/bin/php" <<<"$out" ||
   fail "@php with -d did not run the embedded PHP: $out"
 out="$(composer run-script inline 2>&1)" || fail "composer run-script inline: $out"
 grep -q "^inline cli " <<<"$out" || fail "@php -r: $out"
-echo "composer-php-cli: $(head -n1 <<<"$v"); install, @php -d, @php -r OK" >&2
+
+# The server's own worker API as a Composer package (php-sapi/php, by path):
+# outside rr a worker script says how to run it; under `rr serve` it serves.
+mkdir -p "$W/app"
+cat >"$W/app/composer.json" <<JSON
+{
+  "name": "test/worker-app",
+  "repositories": [{"packagist.org": false}, {"type": "path", "url": "$HERE/php-sapi/php", "options": {"symlink": false}}],
+  "require": {"rustrunner/worker": "*"},
+  "minimum-stability": "dev"
+}
+JSON
+cat >"$W/app/worker.php" <<'PHP'
+<?php
+require __DIR__ . '/vendor/autoload.php';
+$worker = Spiral\RoadRunner\Worker::create();
+while ($payload = $worker->waitPayload()) {
+    $worker->respond(new Spiral\RoadRunner\Payload('from the composer package', '{"status":200,"headers":{}}'));
+}
+PHP
+out="$(cd "$W/app" && "$W/bin/php" -d "include_path=.:$C/root/usr/share/php" "$C/root/usr/bin/composer" install 2>&1)" ||
+  fail "composer install of rustrunner/worker: $out"
+grep -q "Installing rustrunner/worker" <<<"$out" || fail "rustrunner/worker not installed: $out"
+out="$(cd "$W/app" && "$W/bin/php" worker.php 2>&1)" && fail "worker.php outside rr must fail: $out"
+grep -q "start it with \`rr serve\`" <<<"$out" || fail "no clear message outside rr: $out"
+port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+printf 'version: "3"\nserver:\n  command: "php worker.php"\nhttp:\n  address: 127.0.0.1:%s\n  pool:\n    num_workers: 1\n' "$port" >"$W/app/.rr.yaml"
+(cd "$W/app" && exec "$RR" serve >"$W/app/rr.log" 2>&1) &
+rr_pid=$!
+body=""
+for _ in $(seq 1 100); do
+  body="$(curl -s "http://127.0.0.1:$port/" 2>/dev/null || true)"
+  [ -n "$body" ] && break
+  sleep 0.1
+done
+kill -TERM "$rr_pid" 2>/dev/null || true
+wait "$rr_pid" 2>/dev/null || true
+[ "$body" = "from the composer package" ] || fail "rr serve with the package: '$body' $(cat "$W/app/rr.log")"
+
+echo "composer-php-cli: $(head -n1 <<<"$v"); install, @php -d, @php -r OK; rustrunner/worker package OK" >&2
 echo PASS

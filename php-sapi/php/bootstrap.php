@@ -13,6 +13,14 @@
 
 declare(strict_types=1);
 
+// Once per request: the server runs this file before the worker script, and
+// an application may also require it as the Composer package rustrunner/worker
+// (its "files" autoload). The first one wins: inside rr, the server's.
+if (\defined('RUSTRUNNER_WORKER_API')) {
+    return;
+}
+\define('RUSTRUNNER_WORKER_API', __DIR__);
+
 \spl_autoload_register(static function (string $class): void {
     /** @var array<string, array{class-string, string}> lower-case Spiral name => [our class, file under src/] */
     static $map = [

@@ -44,9 +44,10 @@ class Worker implements \Spiral\RoadRunner\StreamWorkerInterface
         }
         if (!\function_exists('rustrunner_wait_request')) {
             throw new \RuntimeException(
-                'This Spiral\RoadRunner\Worker is the rustrunner server\'s own implementation and only runs '
-                . 'inside rustrunner (the rustrunner_* functions are missing). Under RoadRunner or another '
-                . 'PHP, install spiral/roadrunner-worker and spiral/roadrunner-http with Composer.'
+                'This script is a worker: start it with `rr serve` (the server runs it and hands it '
+                . 'requests). This Spiral\RoadRunner\Worker is the rustrunner server\'s own implementation '
+                . 'and only runs inside rustrunner (the rustrunner_* functions are missing). Under RoadRunner '
+                . 'or another PHP, install spiral/roadrunner-worker and spiral/roadrunner-http with Composer.'
             );
         }
     }
