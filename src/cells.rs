@@ -20,21 +20,25 @@
 //! once), SIGHUP resets their workers. PHP starts in each cell, so each cell
 //! has its own OPcache.
 
-use crate::config::Config;
+use crate::config::{Config, Listen};
 use anyhow::{anyhow, Context, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use once_cell::sync::OnceCell;
+use serde_json::{json, Value};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 use tokio::signal::unix::{signal, SignalKind};
 
 /// The environment variable that makes `rr serve` a cell (its index).
 pub const CELL_ENV: &str = "RR_CELL";
+/// Where a cell serves its private RPC (a unix socket path).
+const CELL_RPC_ENV: &str = "RR_CELL_RPC";
 
 static START_DIR: OnceCell<PathBuf> = OnceCell::new();
 
@@ -49,6 +53,18 @@ pub fn remember_start_dir() {
 /// This process's cell index, when it is a cell.
 pub fn cell_index() -> Option<usize> {
     std::env::var(CELL_ENV).ok()?.parse().ok()
+}
+
+/// In a cell: the private RPC socket its supervisor asks it through.
+pub fn internal_rpc() -> Option<Listen> {
+    cell_index()?;
+    std::env::var_os(CELL_RPC_ENV).map(|p| Listen::Unix(PathBuf::from(p)))
+}
+
+/// Thread worker ids are unique per cell; across cells (`rr workers`,
+/// metrics) cell N's ids start at N × MAX_WORKERS.
+pub fn worker_id_offset() -> usize {
+    cell_index().unwrap_or(0) * crate::pool::MAX_WORKERS
 }
 
 /// In a cell: the HTTP listener the supervisor gave as standard input.
@@ -92,8 +108,11 @@ pub fn supervise(cfg: &Config, n: usize) -> Result<()> {
             cfg.file.display()
         ));
     }
-    let rt = tokio::runtime::Builder::new_current_thread()
+    crate::observe::app_metrics::install_from(cfg).map_err(|e| anyhow!(e))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
         .enable_all()
+        .thread_name("rr-supervisor")
         .build()
         .context("cannot start the supervisor's runtime")?;
     rt.block_on(run(cfg, n))
@@ -113,6 +132,37 @@ async fn run(cfg: &Config, n: usize) -> Result<()> {
         .await
         .with_context(|| format!("http: cannot listen on {addr}"))?;
     tracing::info!(address = %addr, cells = n, "supervisor: listening; starting the cells");
+    // The cells' private RPC sockets, in a folder only we can enter.
+    let sockets_dir = tempfile::Builder::new()
+        .prefix("rr-cells-")
+        .tempdir()
+        .context("cannot make the cells' socket folder")?;
+    let sockets: Vec<PathBuf> = (0..n)
+        .map(|i| sockets_dir.path().join(format!("cell-{i}.sock")))
+        .collect();
+    let cells_view = Arc::new(CellsView {
+        sockets: sockets.clone(),
+    });
+    let mut side = Vec::new();
+    if let Some(r) = &cfg.rpc {
+        let l = crate::rpc::Listener::bind(&r.addr)
+            .await
+            .with_context(|| format!("rpc: cannot listen on {}", r.listen))?;
+        side.push(tokio::spawn(crate::rpc::serve(l, cells_view.clone())));
+    }
+    if let Some(m) = &cfg.metrics {
+        let l = tokio::net::TcpListener::bind(&m.address)
+            .await
+            .with_context(|| format!("metrics: cannot listen on {}", m.address))?;
+        let view = cells_view.clone();
+        side.push(tokio::spawn(crate::observe::serve_plain(
+            l,
+            Duration::from_secs(120),
+            Arc::new(move |_: &str, _: Option<&str>| {
+                crate::observe::plain(200, crate::observe::metrics::CONTENT_TYPE, view.metrics())
+            }),
+        )));
+    }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut quit = signal(SignalKind::quit())?;
@@ -130,7 +180,7 @@ async fn run(cfg: &Config, n: usize) -> Result<()> {
         })
         .collect();
     for c in &mut cells {
-        c.child = Some(spawn(c.index, &listener)?);
+        c.child = Some(spawn(c.index, &listener, &sockets[c.index])?);
         c.started = Instant::now();
     }
     let mut stopping: Option<Signal> = None;
@@ -191,9 +241,194 @@ async fn run(cfg: &Config, n: usize) -> Result<()> {
             let pause = Duration::from_millis(100 << (cell.crashes - 2).min(6));
             tokio::time::sleep(pause).await;
         }
-        cell.child = Some(spawn(index, &listener)?);
+        cell.child = Some(spawn(index, &listener, &sockets[index])?);
         cell.started = Instant::now();
     }
+}
+
+/// RPC and metrics of the cells as one pool: `informer.Workers` lists every
+/// cell's workers, `resetter.Reset` resets them all, `AddWorker` goes to the
+/// smallest cell and `RemoveWorker` to the largest, the application's
+/// metrics (`metrics.*`) are kept here, and the metrics endpoint sums the
+/// cells' series. Anything else is answered by the first cell that answers.
+struct CellsView {
+    sockets: Vec<PathBuf>,
+}
+
+impl CellsView {
+    /// One call to cell `i` (blocking; a cell that restarts has no socket).
+    fn ask(&self, i: usize, method: &str, arg: &Value) -> Result<Value, String> {
+        let mut c = crate::rpc::client::Client::connect(
+            &Listen::Unix(self.sockets[i].clone()),
+            Duration::from_secs(70),
+        )?;
+        c.call(method, arg)
+    }
+
+    /// The same call to every cell, in parallel: (cell, answer).
+    async fn ask_all(
+        self: &Arc<Self>,
+        method: &str,
+        arg: &Value,
+    ) -> Vec<(usize, Result<Value, String>)> {
+        let calls: Vec<_> = (0..self.sockets.len())
+            .map(|i| {
+                let (me, m, a) = (self.clone(), method.to_string(), arg.clone());
+                tokio::task::spawn_blocking(move || (i, me.ask(i, &m, &a)))
+            })
+            .collect();
+        let mut out = Vec::new();
+        for c in calls {
+            if let Ok(r) = c.await {
+                out.push(r);
+            }
+        }
+        out
+    }
+
+    fn workers_of(answer: &Value) -> usize {
+        answer["workers"].as_array().map_or(0, Vec::len)
+    }
+
+    async fn call_cells(self: Arc<Self>, method: String, arg: Value) -> Result<Value, String> {
+        match method.as_str() {
+            m if m.starts_with("metrics.") => crate::rpc::metrics_call(m, &arg),
+            "informer.Workers" => {
+                let mut all = Vec::new();
+                let mut last_err = None;
+                for (_, r) in self.ask_all(&method, &arg).await {
+                    match r {
+                        Ok(v) => all.extend(v["workers"].as_array().cloned().unwrap_or_default()),
+                        Err(e) => last_err = Some(e),
+                    }
+                }
+                match (all.is_empty(), last_err) {
+                    (true, Some(e)) => Err(e),
+                    _ => Ok(json!({ "workers": all })),
+                }
+            }
+            "resetter.Reset" => {
+                for (i, r) in self.ask_all(&method, &arg).await {
+                    r.map_err(|e| format!("cell {i}: {e}"))?;
+                }
+                Ok(json!(true))
+            }
+            "informer.AddWorker" | "informer.RemoveWorker" => {
+                let sizes: Vec<(usize, usize)> = self
+                    .ask_all("informer.Workers", &arg)
+                    .await
+                    .into_iter()
+                    .filter_map(|(i, r)| r.ok().map(|v| (i, Self::workers_of(&v))))
+                    .collect();
+                let pick = if method == "informer.AddWorker" {
+                    sizes.iter().min_by_key(|(_, n)| *n)
+                } else {
+                    sizes.iter().max_by_key(|(_, n)| *n)
+                };
+                let (i, _) = *pick.ok_or("no cell answers")?;
+                let me = self.clone();
+                tokio::task::spawn_blocking(move || me.ask(i, &method, &arg))
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+            _ => {
+                let mut last = Err("no cell answers".to_string());
+                for i in 0..self.sockets.len() {
+                    let (me, m, a) = (self.clone(), method.clone(), arg.clone());
+                    last = tokio::task::spawn_blocking(move || me.ask(i, &m, &a))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if last.is_ok() {
+                        break;
+                    }
+                }
+                last
+            }
+        }
+    }
+
+    /// Every cell's metrics summed series by series (the same worker never
+    /// appears in two cells), uptime the longest, then the application's.
+    fn metrics(&self) -> String {
+        let texts: Vec<String> = (0..self.sockets.len())
+            .filter_map(|i| {
+                self.ask(i, "rustrunner.Metrics", &Value::Null)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+            })
+            .collect();
+        let mut out = merge_metrics(&texts);
+        if let Some(app) = crate::observe::app_metrics::get() {
+            app.render(&mut out);
+        }
+        out.push_str("# EOF\n");
+        out
+    }
+}
+
+impl crate::rpc::Service for CellsView {
+    fn call<'a>(
+        &'a self,
+        method: &'a str,
+        arg: Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + 'a>>
+    {
+        let me = Arc::new(CellsView {
+            sockets: self.sockets.clone(),
+        });
+        Box::pin(me.call_cells(method.to_string(), arg))
+    }
+}
+
+/// OpenMetrics texts of several cells as one (without `# EOF`): families in
+/// the order first seen, each sample's value summed over the cells (the
+/// uptime gauge: the largest).
+fn merge_metrics(texts: &[String]) -> String {
+    let mut order: Vec<String> = Vec::new();
+    let mut comments: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut samples: std::collections::HashMap<String, Vec<(String, f64)>> = Default::default();
+    for t in texts {
+        let mut family = String::new();
+        for line in t.lines() {
+            if line == "# EOF" || line.is_empty() {
+                continue;
+            }
+            if let Some(rest) = line.strip_prefix("# ") {
+                let name = rest.split_whitespace().nth(1).unwrap_or("").to_string();
+                if !comments.contains_key(&name) {
+                    order.push(name.clone());
+                    comments.insert(name.clone(), Vec::new());
+                }
+                let c = comments.get_mut(&name).expect("inserted");
+                if !c.iter().any(|l| l == line) {
+                    c.push(line.to_string());
+                }
+                family = name;
+                continue;
+            }
+            let Some((key, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let v: f64 = value.parse().unwrap_or(0.0);
+            let list = samples.entry(family.clone()).or_default();
+            match list.iter_mut().find(|(k, _)| k == key) {
+                Some((_, have)) if key.contains("uptime") => *have = have.max(v),
+                Some((_, have)) => *have += v,
+                None => list.push((key.to_string(), v)),
+            }
+        }
+    }
+    let mut out = String::new();
+    for name in &order {
+        for c in &comments[name] {
+            out.push_str(c);
+            out.push('\n');
+        }
+        for (k, v) in samples.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+            out.push_str(&format!("{k} {v}\n"));
+        }
+    }
+    out
 }
 
 /// A listener with a deep backlog: while a cell restarts, connections wait
@@ -214,12 +449,13 @@ async fn bind(addr: &str) -> std::io::Result<OwnedFd> {
     Ok(OwnedFd::from(l))
 }
 
-fn spawn(index: usize, listener: &OwnedFd) -> Result<Child> {
+fn spawn(index: usize, listener: &OwnedFd, rpc_socket: &std::path::Path) -> Result<Child> {
     let exe = std::env::current_exe().context("cannot find rr's own binary")?;
     let mut cmd = Command::new(exe);
     cmd.args(std::env::args_os().skip(1))
         .env(CELL_ENV, index.to_string())
         .env("RR_CELL_PARENT", std::process::id().to_string())
+        .env(CELL_RPC_ENV, rpc_socket)
         .stdin(Stdio::from(listener.try_clone()?))
         .stdout(Stdio::inherit())
         .stderr(Stdio::inherit())

@@ -524,22 +524,8 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
         None => None,
     };
     prepare_uploads(&mut cfg, run_as.as_ref(), process)?;
-    if let Some(m) = &cfg.metrics {
-        // The application's metrics plugin, ready before any worker boots.
-        let mut collect = Vec::new();
-        for (name, v) in &m.collect {
-            let key = format!("metrics.collect.{name}");
-            let spec = observe::app_metrics::spec_from_json(v, &key)
-                .map_err(|e| anyhow!("config error in {}: {e}", cfg.file.display()))?;
-            collect.push((name.clone(), spec));
-        }
-        observe::app_metrics::install(&collect).map_err(|e| {
-            anyhow!(
-                "config error in {}: metrics.collect: {e}",
-                cfg.file.display()
-            )
-        })?;
-    }
+    // The application's metrics plugin, ready before any worker boots.
+    observe::app_metrics::install_from(&cfg).map_err(|e| anyhow!(e))?;
     let cell = crate::cells::cell_index();
     if cfg.server.cells > 0 && cell.is_none() && !opts.test {
         // The supervisor: on_init once, then the cells (each of them runs
@@ -551,8 +537,10 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
         Some(_) => Some(crate::cells::inherited_listener()?),
         None => None,
     };
-    // Cell 0 serves RPC, status and metrics; the other cells only HTTP.
+    // In a cell, the supervisor serves RPC and metrics (from every cell,
+    // through each cell's internal RPC socket) and cell 0 serves status.
     let side_services = cell.map_or(true, |i| i == 0);
+    let cell_rpc = crate::cells::internal_rpc();
     let mut engine = None;
     let spec = if process {
         process_spec(&cfg, php_cmd.is_ok(), run_as.as_ref())?
@@ -651,13 +639,18 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             .await
             .map_err(|e| anyhow!(e.describe(&cfg.file)))?;
         let addresses = prepared.addresses();
-        let rpc_listener = match cfg.rpc.as_ref().filter(|_| side_services) {
-            Some(r) => Some(
+        let rpc_listener = match (&cell_rpc, cfg.rpc.as_ref()) {
+            (Some(internal), _) => Some(
+                rpc::Listener::bind(internal)
+                    .await
+                    .map_err(|e| anyhow!("cell: cannot listen on its RPC socket: {e}"))?,
+            ),
+            (None, Some(r)) => Some(
                 rpc::Listener::bind(&r.addr)
                     .await
                     .map_err(|e| anyhow!("rpc: cannot listen on {}: {e}", r.listen))?,
             ),
-            None => None,
+            (None, None) => None,
         };
         let status_listener = match cfg.status.as_ref().filter(|_| side_services) {
             Some(s) => Some(
@@ -667,7 +660,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             ),
             None => None,
         };
-        let metrics_listener = match cfg.metrics.as_ref().filter(|_| side_services) {
+        let metrics_listener = match cfg.metrics.as_ref().filter(|_| cell.is_none()) {
             Some(m) => Some(
                 tokio::net::TcpListener::bind(&m.address)
                     .await

@@ -100,3 +100,45 @@ fn a_bad_collector_in_the_config_names_its_key() {
     assert_eq!(code, Some(1), "{log}");
     assert!(log.contains("metrics.collect.app_queue.type"), "{log}");
 }
+
+/// issue 13: with cells, RPC, `rr workers`, `rr reset` and the metrics
+/// endpoint see every cell as one pool (the supervisor asks each cell), and
+/// the application's metrics from workers of every cell add up.
+#[test]
+fn cells_are_one_pool_for_rpc_and_metrics() {
+    let mport = free_port();
+    let a = metrics_app("cells-view", Api::Native, "metrics.php", mport);
+    let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml"))
+        .unwrap()
+        .replace("server:\n", "server:\n  cells: 2\n");
+    a.file(".rr.yaml", &yaml);
+    let s = a.serve();
+    // Wait until both cells serve (the second may still boot).
+    let t = Instant::now();
+    loop {
+        let m = scrape(mport);
+        if m.contains("rr_http_total_workers 4\n") {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "{m}\n{}", s.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, out) = a.run(&["workers"], Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{out}");
+    let rows = out.lines().filter(|l| l.contains("ready")).count();
+    assert_eq!(rows, 4, "two cells of two workers: {out}");
+    assert!(
+        out.contains("| 500 ") || out.contains("| 501 "),
+        "cell 1's ids: {out}"
+    );
+    // Fresh connections land on either cell; every hit is counted once.
+    for _ in 0..40 {
+        assert_eq!(s.get("/hit?route=x").text(), "ok");
+    }
+    let m = scrape(mport);
+    assert!(m.contains("app_hits_total{route=\"x\"} 40\n"), "{m}");
+    assert!(m.contains("rr_http_request_total{status=\"200\"}"), "{m}");
+    assert!(m.ends_with("# EOF\n"), "{m}");
+    let (code, out) = a.run(&["reset"], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{out}\n{}", s.log());
+}

@@ -86,6 +86,27 @@ pub fn install(collect: &[(String, Spec)]) -> Result<&'static AppMetrics, String
     Ok(app)
 }
 
+/// The plugin as the config declares it (nothing without a `metrics`
+/// section). Errors are config errors naming the file and key.
+pub fn install_from(cfg: &crate::config::Config) -> Result<(), String> {
+    let Some(m) = &cfg.metrics else {
+        return Ok(());
+    };
+    let mut collect = Vec::new();
+    for (name, v) in &m.collect {
+        let key = format!("metrics.collect.{name}");
+        let spec = spec_from_json(v, &key)
+            .map_err(|e| format!("config error in {}: {e}", cfg.file.display()))?;
+        collect.push((name.clone(), spec));
+    }
+    install(&collect).map(|_| ()).map_err(|e| {
+        format!(
+            "config error in {}: metrics.collect: {e}",
+            cfg.file.display()
+        )
+    })
+}
+
 /// The plugin, if it is enabled.
 pub fn get() -> Option<&'static AppMetrics> {
     APP.get()

@@ -183,7 +183,10 @@ impl Metrics {
         self.worker_state.clear();
         let (mut ready, mut working, mut invalid) = (0, 0, 0);
         for w in &workers {
-            let pid = w.pid.map_or(w.id as u64, u64::from).to_string();
+            let pid = w
+                .pid
+                .map_or((w.id + crate::cells::worker_id_offset()) as u64, u64::from)
+                .to_string();
             self.worker_memory
                 .get_or_create(&vec![("pid".to_string(), pid.clone())])
                 .set(w.memory as i64);

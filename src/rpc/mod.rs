@@ -66,8 +66,29 @@ impl Drop for Listener {
     }
 }
 
+/// What answers RPC calls: the server itself ([`Runtime`]), or a cells'
+/// supervisor that asks its cells ([`crate::cells`]).
+pub trait Service: Send + Sync + 'static {
+    fn call<'a>(
+        &'a self,
+        method: &'a str,
+        arg: Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + 'a>>;
+}
+
+impl Service for Runtime {
+    fn call<'a>(
+        &'a self,
+        method: &'a str,
+        arg: Value,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + 'a>>
+    {
+        Box::pin(call(self, method, arg))
+    }
+}
+
 /// Accept connections forever (the task is dropped at shutdown).
-pub async fn serve(listener: Listener, rt: Arc<Runtime>) {
+pub async fn serve(listener: Listener, rt: Arc<dyn Service>) {
     loop {
         let accepted = match &listener {
             Listener::Tcp(l) => l.accept().await.map(|(s, _)| {
@@ -101,7 +122,7 @@ pub async fn serve(listener: Listener, rt: Arc<Runtime>) {
 async fn connection(
     mut r: Box<dyn AsyncRead + Send + Unpin>,
     mut w: Box<dyn AsyncWrite + Send + Unpin>,
-    rt: Arc<Runtime>,
+    rt: Arc<dyn Service>,
 ) {
     // RPC payloads are small; 64 MiB bounds a hostile length field.
     let mut dec = Decoder::new(64 << 20);
@@ -121,7 +142,7 @@ async fn connection(
                     return;
                 }
             };
-            let Some(reply) = handle_frame(&rt, f).await else {
+            let Some(reply) = handle_frame(rt.as_ref(), f).await else {
                 return;
             };
             if w.write_all(&reply).await.is_err() {
@@ -132,7 +153,7 @@ async fn connection(
 }
 
 /// Answer one request frame; None closes the connection (not an RPC frame).
-async fn handle_frame(rt: &Runtime, f: frame::Frame) -> Option<Vec<u8>> {
+async fn handle_frame(rt: &dyn Service, f: frame::Frame) -> Option<Vec<u8>> {
     let c = match codec::decode_call(&f) {
         Ok(c) => c,
         Err(e) => {
@@ -141,7 +162,7 @@ async fn handle_frame(rt: &Runtime, f: frame::Frame) -> Option<Vec<u8>> {
         }
     };
     let result = match &c.arg {
-        Ok(v) => call(rt, &c.method, v.clone()).await,
+        Ok(v) => rt.call(&c.method, v.clone()).await,
         Err(e) => Err(e.clone()),
     };
     tracing::debug!(method = %c.method, ok = result.is_ok(), "rpc call");
@@ -202,6 +223,10 @@ async fn call(rt: &Runtime, method: &str, arg: Value) -> Result<Value, String> {
         m if m.starts_with("metrics.") && crate::observe::app_metrics::get().is_some() => {
             metrics_call(m, &arg)
         }
+        // A cell's supervisor gathers the cells' own metrics this way.
+        "rustrunner.Metrics" if crate::cells::cell_index().is_some() => {
+            Ok(json!(crate::observe::metrics::install().render(rt)))
+        }
         "resetter.Reset" => {
             let p = plugin_arg(&arg)?;
             known_plugin(&p)?;
@@ -220,7 +245,7 @@ async fn call(rt: &Runtime, method: &str, arg: Value) -> Result<Value, String> {
 }
 
 /// RoadRunner's `metrics` plugin (enabled by the `metrics` section).
-fn metrics_call(method: &str, arg: &Value) -> Result<Value, String> {
+pub(crate) fn metrics_call(method: &str, arg: &Value) -> Result<Value, String> {
     use crate::observe::app_metrics::{self, spec_from_json, update_from_json};
     let app = app_metrics::get().ok_or("rpc: can't find service metrics")?;
     match method {
@@ -319,7 +344,7 @@ fn workers(rt: &Runtime) -> Vec<Value> {
                     .unwrap_or(0.0),
             };
             json!({
-                "pid": w.pid.map_or(w.id as u64, u64::from),
+                "pid": w.pid.map_or((w.id + crate::cells::worker_id_offset()) as u64, u64::from),
                 "process": w.pid.is_some(),
                 "status": status,
                 "numExecs": w.execs,
@@ -328,7 +353,7 @@ fn workers(rt: &Runtime) -> Vec<Value> {
                 "CPUPercent": cpu,
                 "command": command,
                 "statusStr": status_str,
-                "id": w.id,
+                "id": w.id + crate::cells::worker_id_offset(),
                 "lives": w.lives,
                 "totalExecs": w.total_execs,
             })
