@@ -466,3 +466,27 @@ fn server_user_preload_runs_as_that_user() {
     );
     s.stop();
 }
+
+/// server.user with cells: the supervisor stays root (it only holds the
+/// listener, as RoadRunner's rr does) and each cell drops to the user before
+/// its workers start, exactly as a single server does.
+#[test]
+fn server_user_with_cells_runs_the_cells_as_that_user() {
+    if !need_root() {
+        return;
+    }
+    let (uid, _) = nobody();
+    let a = user_app(
+        "sec-user-cells",
+        "  command: \"php security.php\"\n  user: nobody\n  cells: 1\n",
+    );
+    let mut s = a.serve();
+    let r = s.post("/up", "multipart/form-data; boundary=B", UPLOAD);
+    assert_eq!(r.status, 200, "{}\n{}", r.text(), s.log());
+    let j = r.json();
+    let u = uid.to_string();
+    assert_eq!(j["ids"]["Uid"], serde_json::json!([u, u, u, u]), "{j}");
+    assert_eq!(j["modes"], serde_json::json!(["600"]), "{j}");
+    assert_eq!(j["owners"], serde_json::json!([uid]), "{j}");
+    assert_eq!(s.stop(), Some(0), "{}", s.log());
+}

@@ -248,12 +248,6 @@ pub fn parse(root: &Value, warn: &mut Warnings) -> KeyResult<ServerConfig> {
             "cells host thread workers; with server.executor: process every worker is a process already".into(),
         ));
     }
-    if cells > 0 && !user.is_empty() {
-        return Err((
-            "server.cells".into(),
-            "not supported together with server.user yet".into(),
-        ));
-    }
     Ok(ServerConfig {
         command,
         env,
