@@ -146,9 +146,11 @@ static void rr_log_message(const char *message, int syslog_type)
     int level = RR_LOG_ERROR;
     switch (syslog_type) {
     case LOG_WARNING:
-    case LOG_NOTICE:
         level = RR_LOG_WARN;
         break;
+    /* error_log() and E_NOTICE/E_DEPRECATED: RoadRunner logs a worker's
+     * stderr, where php-cli writes them, at INFO. */
+    case LOG_NOTICE:
     case LOG_INFO:
         level = RR_LOG_INFO;
         break;

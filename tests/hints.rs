@@ -64,3 +64,35 @@ fn a_distribution_nts_extension_is_named_as_such() {
     );
     assert_eq!(s.get("/").status, 200, "the server still serves");
 }
+
+/// issue 16: what a worker logs keeps its level: a logger's lines on STDERR
+/// by their level, error_log() at INFO (as RoadRunner logs a worker's
+/// STDERR), not everything as WARN.
+#[test]
+fn worker_log_lines_keep_their_level() {
+    let a = php_app(
+        "log-levels",
+        Api::Native,
+        "containment.php",
+        "    num_workers: 1\n",
+        "",
+    );
+    let s = a.serve();
+    assert_eq!(s.get("/log-levels").status, 200);
+    assert!(s.wait_log("symfony logger info line", Duration::from_secs(5)));
+    let log = s.log();
+    let level_of = |needle: &str| {
+        let line = log
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle} not logged:\n{log}"));
+        ["ERROR", "WARN", "INFO", "DEBUG"]
+            .into_iter()
+            .find(|lvl| line.contains(&format!(" {lvl} ")))
+            .unwrap_or("?")
+    };
+    assert_eq!(level_of("monolog error line"), "ERROR");
+    assert_eq!(level_of("symfony logger warning line"), "WARN");
+    assert_eq!(level_of("symfony logger info line"), "INFO");
+    assert_eq!(level_of("plain error_log line"), "INFO");
+}

@@ -1,5 +1,45 @@
-//! One more line after a PHP error that means "this PHP lacks an
-//! extension": which extension, and where the README says how to get it.
+//! Reading what PHP prints: the level of a log line a framework wrote to
+//! STDERR, and one more line after a PHP error that means "this PHP lacks
+//! an extension" (which extension, and where the README says how to get it).
+
+/// The level of one line on a worker's STDERR. PSR-3 loggers say it: Monolog
+/// as `channel.LEVEL:`, Symfony's own logger as `[level]`, PHP as
+/// `PHP Warning:`. Anything else is INFO, as RoadRunner logs a worker's
+/// STDERR.
+pub fn line_level(line: &str) -> tracing::Level {
+    use tracing::Level;
+    // Only the start of a line names its level (a message may quote others).
+    let head: String = line
+        .chars()
+        .take(80)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    const ERROR: [&str; 8] = [
+        "[error]",
+        "[critical]",
+        "[alert]",
+        "[emergency]",
+        ".error:",
+        ".critical:",
+        ".alert:",
+        ".emergency:",
+    ];
+    const WARN: [&str; 2] = ["[warning]", ".warning:"];
+    const DEBUG: [&str; 2] = ["[debug]", ".debug:"];
+    if ERROR.iter().any(|m| head.contains(m))
+        || head.starts_with("php fatal error")
+        || head.starts_with("php parse error")
+        || head.starts_with("fatal error")
+    {
+        Level::ERROR
+    } else if WARN.iter().any(|m| head.contains(m)) || head.starts_with("php warning") {
+        Level::WARN
+    } else if DEBUG.iter().any(|m| head.contains(m)) {
+        Level::DEBUG
+    } else {
+        Level::INFO
+    }
+}
 
 /// Function-name prefixes and classes → the extension that provides them.
 const BY_PREFIX: &[(&str, &str)] = &[
@@ -87,6 +127,25 @@ pub fn extension_hint(msg: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn levels_of_logger_lines() {
+        use tracing::Level;
+        assert_eq!(
+            line_level("[2026-01-01T00:00:00] app.ERROR: boom {} []"),
+            Level::ERROR
+        );
+        assert_eq!(line_level("[warning] Deprecated: x"), Level::WARN);
+        assert_eq!(line_level("[info] Matched route \"home\"."), Level::INFO);
+        assert_eq!(line_level("[2026-01-01] request.DEBUG: x"), Level::DEBUG);
+        assert_eq!(
+            line_level("PHP Warning:  Undefined variable $x"),
+            Level::WARN
+        );
+        let late = format!("{} [error] quoted far later", "x".repeat(90));
+        assert_eq!(line_level(&late), Level::INFO);
+        assert_eq!(line_level("hello"), Level::INFO);
+    }
 
     #[test]
     fn names_the_extension() {

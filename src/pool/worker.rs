@@ -385,7 +385,18 @@ impl WorkerHost {
                 tracing::error!(target: "php", worker = id, "{hint}");
             }
             if stderr {
-                tracing::info!(target: "php", worker = id, stream = "stderr", "{}", text);
+                match super::hints::line_level(&text) {
+                    tracing::Level::ERROR => {
+                        tracing::error!(target: "php", worker = id, stream = "stderr", "{}", text)
+                    }
+                    tracing::Level::WARN => {
+                        tracing::warn!(target: "php", worker = id, stream = "stderr", "{}", text)
+                    }
+                    tracing::Level::DEBUG => {
+                        tracing::debug!(target: "php", worker = id, stream = "stderr", "{}", text)
+                    }
+                    _ => tracing::info!(target: "php", worker = id, stream = "stderr", "{}", text),
+                }
             } else {
                 tracing::info!(target: "php", worker = id, stream = "output", "{}", text);
             }
