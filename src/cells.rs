@@ -413,6 +413,7 @@ fn merge_metrics(texts: &[String]) -> String {
             let list = samples.entry(family.clone()).or_default();
             match list.iter_mut().find(|(k, _)| k == key) {
                 Some((_, have)) if key.contains("uptime") => *have = have.max(v),
+                Some((_, have)) if key.contains("start_time") => *have = have.min(v),
                 Some((_, have)) => *have += v,
                 None => list.push((key.to_string(), v)),
             }

@@ -63,6 +63,11 @@ fn application_metrics_over_rpc_reach_the_endpoint() {
             "app_latency_count 2\n",
             "app_queue{queue=\"jobs\"} 6\n",
             "rr_http_request_total",
+            // The server process's own (issue 16).
+            "process_resident_memory_bytes ",
+            "process_cpu_seconds_total ",
+            "process_open_fds ",
+            "process_threads ",
         ] {
             assert!(m.contains(want), "{api:?}: {want:?} in\n{m}");
         }

@@ -223,13 +223,15 @@ impl Metrics {
         }
         let mut out = String::new();
         let _ = encode(&mut out, &self.registry);
+        // The process's and the application's families go before
+        // OpenMetrics' end marker.
+        let body = out.strip_suffix("# EOF\n").unwrap_or(&out).to_string();
+        out = body;
+        super::process_metrics::render(&mut out);
         if let Some(app) = super::app_metrics::get() {
-            // The application's families go before OpenMetrics' end marker.
-            let body = out.strip_suffix("# EOF\n").unwrap_or(&out).to_string();
-            out = body;
             app.render(&mut out);
-            out.push_str("# EOF\n");
         }
+        out.push_str("# EOF\n");
         out
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod app_metrics;
 pub mod metrics;
+pub mod process_metrics;
 pub mod status;
 
 use crate::config::LogsConfig;
