@@ -162,6 +162,9 @@ fn main() {
 
     // The C glue.
     let mut build = cc::Build::new();
+    if prefix.join("lib/libphp.a").exists() {
+        build.define("RR_WRAP_SETLOCALE", "1");
+    }
     if static_opcache {
         build.define("RR_STATIC_OPCACHE", "1");
         // OPcache's own headers (scripts/build-php.sh copies them into the
@@ -239,6 +242,9 @@ fn main() {
             println!("cargo:rustc-link-lib=static:+whole-archive,-bundle=rr_opcache");
         }
         println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic");
+        // setlocale() per worker thread (php-sapi/rustrunner.c): every
+        // call in the linked-in PHP goes through the glue.
+        println!("cargo:rustc-link-arg-bins=-Wl,--wrap=setlocale");
         let want_static = env::var("RR_STATIC").is_ok_and(|v| v == "1");
         if want_static && rr_libdir.join("static").is_dir() {
             // Before any -L of php-config (/usr/lib/<triplet> has Debian's

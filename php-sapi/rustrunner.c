@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -910,6 +911,348 @@ static const zend_function_entry rr_functions[] = {
 static void rr_override_function(const char *name, zif_handler handler);
 static void rr_wrap_timeout_ini(void);
 
+/* ------------------------------------------------------------------ */
+/* Guards: what one thread worker must not do to the whole process     */
+/* ------------------------------------------------------------------ */
+
+/* Functions whose effect is process-wide (fork, exec of the image, signal
+ * dispositions, the process alarm, ids, sessions, limits). In a thread
+ * worker they would act on the server and every other worker, so they throw
+ * instead; with `server.executor: process` each worker is a process of its
+ * own and they work as in php-cli. */
+static const char *const rr_refused[] = {
+    "pcntl_fork", "pcntl_rfork", "pcntl_forkx", "pcntl_exec", "pcntl_unshare",
+    "pcntl_signal", "pcntl_alarm", "pcntl_setpriority",
+    "posix_setuid", "posix_setgid", "posix_seteuid", "posix_setegid", "posix_setsid",
+    "posix_setpgid", "posix_setrlimit", "posix_initgroups",
+    NULL,
+};
+
+PHP_FUNCTION(rustrunner_refused)
+{
+    (void)return_value;
+    zend_string *name = EX(func)->common.function_name;
+    zend_throw_error(NULL,
+                     "%s() is not available in thread workers: it would act on the whole server "
+                     "and every worker. Run this code with server.executor: process (php-cli "
+                     "worker processes) if it needs it",
+                     name ? ZSTR_VAL(name) : "this function");
+}
+
+/* posix_kill() of the server itself (its pid, its process group, or every
+ * process) with a real signal: thrown, as above. Other pids, and signal 0
+ * (does it exist?), go to PHP's own function. */
+static zif_handler rr_orig_posix_kill = NULL;
+
+PHP_FUNCTION(rustrunner_posix_kill)
+{
+    zend_long pid, sig;
+    ZEND_PARSE_PARAMETERS_START(2, 2)
+        Z_PARAM_LONG(pid)
+        Z_PARAM_LONG(sig)
+    ZEND_PARSE_PARAMETERS_END();
+    if (sig != 0 && (pid == getpid() || pid == 0 || pid == -1 || pid == -(zend_long)getpgrp())) {
+        zend_throw_error(NULL,
+                         "posix_kill(%ld, %ld) is not available in thread workers: the signal "
+                         "would go to the whole server. Run this code with server.executor: "
+                         "process if it needs it",
+                         (long)pid, (long)sig);
+        RETURN_THROWS();
+    }
+    rr_orig_posix_kill(execute_data, return_value);
+}
+
+/* Programs a worker starts inherit the calling thread's signal mask, and
+ * PHP threads block the server's signals (they belong to the server's own
+ * threads): a child would start with SIGTERM, SIGINT, SIGCHLD... blocked,
+ * and proc_terminate() could not stop it. These functions run with the
+ * mask cleared; a server signal that arrives meanwhile runs the server's
+ * handler on this thread (it only wakes the server, and it restarts
+ * interrupted system calls). */
+static const char *const rr_spawners[] = {
+    "exec", "system", "passthru", "shell_exec", "popen", "proc_open", "mail", NULL,
+};
+static zif_handler rr_orig_spawners[sizeof(rr_spawners) / sizeof(rr_spawners[0])];
+
+PHP_FUNCTION(rustrunner_spawn)
+{
+    zend_string *name = EX(func)->common.function_name;
+    zif_handler orig = NULL;
+    for (size_t i = 0; rr_spawners[i]; i++) {
+        if (name && zend_string_equals_cstr(name, rr_spawners[i], strlen(rr_spawners[i]))) {
+            orig = rr_orig_spawners[i];
+            break;
+        }
+    }
+    if (!orig) {
+        zend_throw_error(NULL, "internal error: no handler for %s()",
+                         name ? ZSTR_VAL(name) : "?");
+        RETURN_THROWS();
+    }
+    sigset_t empty, old;
+    sigemptyset(&empty);
+    pthread_sigmask(SIG_SETMASK, &empty, &old);
+    orig(execute_data, return_value);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static zif_handler rr_function_handler(const char *name)
+{
+    zend_function *fn = zend_hash_str_find_ptr(CG(function_table), name, strlen(name));
+    return fn && fn->type == ZEND_INTERNAL_FUNCTION ? fn->internal_function.handler : NULL;
+}
+
+/* The C stack of a worker thread. PHP 8.2 has no limit of its own: a
+ * recursion through internal functions (array_map('f'), usort, callbacks
+ * of preg_replace_callback...) re-enters the VM in C on every level and
+ * overflows the thread's stack, which kills the process. Every internal
+ * function call passes through zend_execute_internal: there the remaining
+ * stack is checked, and PHP 8.3's own error is thrown when it runs low. PHP
+ * >= 8.3 checks VM re-entries itself (zend.max_allowed_stack_size, detected
+ * per thread); this hook also covers internal functions there. */
+ZEND_TLS const char *rr_stack_limit = NULL;
+ZEND_TLS size_t rr_stack_size = 0;
+static void (*rr_prev_execute_internal)(zend_execute_data *, zval *) = NULL;
+
+static void rr_execute_internal(zend_execute_data *execute_data, zval *return_value)
+{
+    const char *here = (const char *)__builtin_frame_address(0);
+    if (UNEXPECTED(rr_stack_limit != NULL && here < rr_stack_limit)) {
+        zend_throw_error(NULL,
+                         "Maximum call stack size of %zu bytes reached (the worker thread's "
+                         "stack). Infinite recursion?",
+                         rr_stack_size);
+        return;
+    }
+    if (rr_prev_execute_internal) {
+        rr_prev_execute_internal(execute_data, return_value);
+    } else {
+        execute_internal(execute_data, return_value);
+    }
+}
+
+/* This thread's stack bounds (glibc leaves the guard page out). The reserve
+ * is what a single internal function may still use below the check: PCRE,
+ * the serializers and printers recurse in C on deep data. */
+static void rr_stack_guard_init(void)
+{
+    pthread_attr_t attr;
+    void *addr = NULL;
+    size_t size = 0;
+    if (pthread_getattr_np(pthread_self(), &attr) != 0) {
+        return;
+    }
+    if (pthread_attr_getstack(&attr, &addr, &size) == 0 && addr && size > (1u << 20)) {
+        size_t reserve = size / 8 > (256u << 10) ? size / 8 : (256u << 10);
+        rr_stack_limit = (const char *)addr + reserve;
+        rr_stack_size = size;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* memory_limit is one thread's heap, but every thread worker shares the
+ * process: one worker that lifts it to -1 and grows gets the whole server
+ * OOM-killed. The server sets a ceiling (from max_worker_memory and the
+ * memory the machine or cgroup has); a larger memory_limit is refused with a
+ * warning, so ini_set() returns false and ini_get() stays truthful, and a
+ * larger one from php.ini is lowered to the ceiling when a life starts. */
+static size_t rr_memory_ceiling = 0;
+static ZEND_INI_MH((*rr_orig_memory_mh)) = NULL;
+
+void rr_set_memory_ceiling(size_t bytes)
+{
+    if (!rr_started) {
+        rr_memory_ceiling = bytes;
+    }
+}
+
+static ZEND_INI_MH(rr_on_update_memory_limit)
+{
+    if (rr_memory_ceiling && rr_current && new_value && stage == ZEND_INI_STAGE_RUNTIME) {
+        size_t v = zend_ini_parse_uquantity_warn(new_value, entry->name);
+        if (v > rr_memory_ceiling) {
+            zend_error(E_WARNING,
+                       "Failed to set memory_limit to %s: thread workers share one process, "
+                       "so memory_limit cannot exceed %zu bytes here (the server's ceiling; "
+                       "server.executor: process lifts it)",
+                       ZSTR_VAL(new_value), rr_memory_ceiling);
+            return FAILURE;
+        }
+    }
+    return rr_orig_memory_mh(entry, new_value, mh_arg1, mh_arg2, mh_arg3, stage);
+}
+
+static void rr_memory_limit_to_ceiling(void)
+{
+    if (!rr_memory_ceiling || PG(memory_limit) <= rr_memory_ceiling) {
+        return;
+    }
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%zu", rr_memory_ceiling);
+    zend_string *key = zend_string_init("memory_limit", sizeof("memory_limit") - 1, 0);
+    zend_alter_ini_entry_chars(key, buf, strlen(buf), PHP_INI_SYSTEM, PHP_INI_STAGE_RUNTIME);
+    zend_string_release(key);
+}
+
+/* The locale. libc's setlocale() is process-wide: one worker's
+ * setlocale(LC_ALL, 'de_DE') changed number formatting in every other
+ * worker, and PHP's request shutdown resets it (setlocale(LC_ALL, "C")) for
+ * everyone. The binary is linked with --wrap=setlocale (build.rs, static
+ * libphp only), so every setlocale() of PHP and its extensions comes here:
+ * on a worker thread it changes the thread's own locale (uselocale), which
+ * glibc's locale-dependent functions use; elsewhere it is libc's. */
+#ifdef RR_WRAP_SETLOCALE
+#include <langinfo.h>
+#include <locale.h>
+
+char *__real_setlocale(int category, const char *locale);
+char *__wrap_setlocale(int category, const char *locale);
+
+ZEND_TLS int rr_locale_per_thread = 0;
+ZEND_TLS locale_t rr_thread_locale = (locale_t)0;
+ZEND_TLS char rr_locale_name[1024];
+
+static const struct {
+    int cat;
+    const char *name;
+} rr_lc[] = {
+    {LC_CTYPE, "LC_CTYPE"},       {LC_NUMERIC, "LC_NUMERIC"},
+    {LC_TIME, "LC_TIME"},         {LC_COLLATE, "LC_COLLATE"},
+    {LC_MONETARY, "LC_MONETARY"}, {LC_MESSAGES, "LC_MESSAGES"},
+    {LC_PAPER, "LC_PAPER"},       {LC_NAME, "LC_NAME"},
+    {LC_ADDRESS, "LC_ADDRESS"},   {LC_TELEPHONE, "LC_TELEPHONE"},
+    {LC_MEASUREMENT, "LC_MEASUREMENT"}, {LC_IDENTIFICATION, "LC_IDENTIFICATION"},
+};
+#define RR_LC_COUNT (sizeof(rr_lc) / sizeof(rr_lc[0]))
+
+static int rr_lc_mask(int category)
+{
+    if (category == LC_ALL) {
+        return LC_ALL_MASK;
+    }
+    for (size_t i = 0; i < RR_LC_COUNT; i++) {
+        if (rr_lc[i].cat == category) {
+            return 1 << category;
+        }
+    }
+    return 0;
+}
+
+/* The name setlocale(category, NULL) reports, for the thread's locale:
+ * one name, or glibc's composite form when LC_ALL's categories differ. */
+static char *rr_locale_report(int category)
+{
+    locale_t loc = rr_thread_locale;
+    if (category != LC_ALL) {
+        snprintf(rr_locale_name, sizeof(rr_locale_name), "%s",
+                 nl_langinfo_l(_NL_LOCALE_NAME(category), loc));
+        return rr_locale_name;
+    }
+    const char *first = nl_langinfo_l(_NL_LOCALE_NAME(LC_CTYPE), loc);
+    int same = 1;
+    for (size_t i = 1; i < RR_LC_COUNT; i++) {
+        if (strcmp(first, nl_langinfo_l(_NL_LOCALE_NAME(rr_lc[i].cat), loc)) != 0) {
+            same = 0;
+            break;
+        }
+    }
+    if (same) {
+        snprintf(rr_locale_name, sizeof(rr_locale_name), "%s", first);
+        return rr_locale_name;
+    }
+    size_t off = 0;
+    rr_locale_name[0] = '\0';
+    for (size_t i = 0; i < RR_LC_COUNT && off < sizeof(rr_locale_name); i++) {
+        int n = snprintf(rr_locale_name + off, sizeof(rr_locale_name) - off, "%s%s=%s",
+                         i ? ";" : "", rr_lc[i].name,
+                         nl_langinfo_l(_NL_LOCALE_NAME(rr_lc[i].cat), loc));
+        if (n < 0) {
+            break;
+        }
+        off += (size_t)n;
+    }
+    return rr_locale_name;
+}
+
+char *__wrap_setlocale(int category, const char *locale)
+{
+    if (!rr_locale_per_thread) {
+        return __real_setlocale(category, locale);
+    }
+    int mask = rr_lc_mask(category);
+    if (!mask) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (!rr_thread_locale) {
+        /* The first change on this thread starts from the process's. */
+        rr_thread_locale = duplocale(LC_GLOBAL_LOCALE);
+        if (!rr_thread_locale) {
+            return NULL;
+        }
+        uselocale(rr_thread_locale);
+    }
+    if (locale) {
+        /* On success newlocale() reuses or frees the base; on failure the
+         * base is untouched. */
+        locale_t n = newlocale(mask, locale, rr_thread_locale);
+        if (!n) {
+            return NULL;
+        }
+        rr_thread_locale = n;
+        uselocale(n);
+    }
+    return rr_locale_report(category);
+}
+
+static void rr_locale_thread_start(void)
+{
+    rr_locale_per_thread = rr_gate_on;
+}
+
+static void rr_locale_thread_stop(void)
+{
+    if (rr_thread_locale) {
+        uselocale(LC_GLOBAL_LOCALE);
+        freelocale(rr_thread_locale);
+        rr_thread_locale = (locale_t)0;
+    }
+    rr_locale_per_thread = 0;
+}
+#else
+static void rr_locale_thread_start(void) {}
+static void rr_locale_thread_stop(void) {}
+#endif
+
+/* In the post-startup hook (before any worker thread copies the tables),
+ * and only for worker threads: `rr php-cli` is a process of its own. */
+static void rr_guards_install(void)
+{
+    for (size_t i = 0; rr_refused[i]; i++) {
+        rr_override_function(rr_refused[i], ZEND_FN(rustrunner_refused));
+    }
+    rr_orig_posix_kill = rr_function_handler("posix_kill");
+    if (rr_orig_posix_kill) {
+        rr_override_function("posix_kill", ZEND_FN(rustrunner_posix_kill));
+    }
+    for (size_t i = 0; rr_spawners[i]; i++) {
+        rr_orig_spawners[i] = rr_function_handler(rr_spawners[i]);
+        if (rr_orig_spawners[i]) {
+            rr_override_function(rr_spawners[i], ZEND_FN(rustrunner_spawn));
+        }
+    }
+    if (zend_execute_internal != rr_execute_internal) {
+        rr_prev_execute_internal = zend_execute_internal;
+        zend_execute_internal = rr_execute_internal;
+    }
+    zend_ini_entry *e = zend_hash_str_find_ptr(EG(ini_directives), "memory_limit",
+                                               sizeof("memory_limit") - 1);
+    if (e && e->on_modify && e->on_modify != rr_on_update_memory_limit) {
+        rr_orig_memory_mh = e->on_modify;
+        e->on_modify = rr_on_update_memory_limit;
+    }
+}
+
 /* Function overrides must land in the global function table, which worker
  * threads copy at their start. Under ZTS, zend_post_startup() replaces the
  * process thread's table with a copy, so overriding after php_module_startup
@@ -931,6 +1274,9 @@ static zend_result rr_post_startup(void)
     rr_override_function("opcache_reset", ZEND_FN(rustrunner_opcache_reset));
     rr_wrap_timeout_ini();
     rr_gate_install();
+    if (rr_gate_on) {
+        rr_guards_install();
+    }
     return SUCCESS;
 }
 
@@ -1087,6 +1433,12 @@ int rr_thread_start(void)
     /* Process signals are handled by the server's own threads; PHP threads
      * keep only the synchronous ones and SIGRTMIN (execution timers). */
     rr_block_process_signals();
+    /* umask (and the kernel's cwd and root) per thread: one worker's
+     * umask(0777) must not make every other worker's files mode 000. PHP
+     * restores its umask at request end, now only on this thread. */
+    (void)unshare(CLONE_FS);
+    rr_stack_guard_init();
+    rr_locale_thread_start();
 
     (void)ts_resource(0);
     ZEND_TSRMLS_CACHE_UPDATE();
@@ -1095,6 +1447,7 @@ int rr_thread_start(void)
 
 void rr_thread_stop(void)
 {
+    rr_locale_thread_stop();
     rr_select_fd_close();
     ts_free_thread();
 }
@@ -1179,6 +1532,9 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
     EG(exit_status) = 0;
     /* php_request_startup() armed max_execution_time (php.ini's). */
     rr_timer_armed = 1;
+    if (rr_gate_on) {
+        rr_memory_limit_to_ceiling();
+    }
 
     if (life->cli) {
         /* The command line's only PHP thread: signals are its own (the
@@ -1206,6 +1562,9 @@ void rr_worker_life(const rr_life *life, rr_life_result *result)
                 EG(exit_status) = 0;
     /* php_request_startup() armed max_execution_time (php.ini's). */
     rr_timer_armed = 1;
+    if (rr_gate_on) {
+        rr_memory_limit_to_ceiling();
+    }
             } else {
                 zend_printf("Errors parsing %s\n", life->script);
                 EG(exit_status) = 255;

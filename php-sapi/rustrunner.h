@@ -182,6 +182,10 @@ int rr_php_is_zts(void);
 /* 1 when OPcache is linked into the binary (no opcache.so to load). */
 int rr_php_opcache_builtin(void);
 
+/* The most memory_limit may be in a worker thread (bytes; 0 = no ceiling).
+ * Before rr_php_startup. */
+void rr_set_memory_ceiling(size_t bytes);
+
 /* 1 when OPcache has scheduled a restart of its shared memory (full, hash
  * full, too much waste, opcache_invalidate): every worker thread must end its
  * life so that the restart runs while no thread executes from that memory.

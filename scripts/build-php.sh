@@ -140,37 +140,37 @@ fetch_source() {
     local base="$CACHE/src/debian"
     SRC_DIR="$(ls -d "$base"/php8.2-*/ 2>/dev/null | head -n1 || true)"
     # The newest version the deb-src lists know (bookworm-security has the
-    # security fixes): a cached older source is fetched again.
+    # security fixes): a cached older source is replaced when the newer one
+    # downloads, and kept when it does not.
     ensure_deb_src
     local newest
     newest="$(apt-cache showsrc php8.2 2>/dev/null | sed -n 's/^Version: //p' | sort -rV | head -n1 || true)"
-    local have=""
-    [ -n "$SRC_DIR" ] && [ -f "$SRC_DIR/main/php_version.h" ] && have="$(basename "$SRC_DIR")"
-    if [ -z "$newest" ] || [ "$have" != "php8.2-${newest%%-*}" ]; then
-      # Download into a scratch dir: the cached tree is replaced only by a
-      # newer one that was really downloadable (a mirror may list a version
-      # whose files it does not carry), so it is not fetched again each run.
-      local tmp="$CACHE/src/debian.new"
-      rm -rf "$tmp" && mkdir -p "$tmp"
-      local ok=0 v
-      for v in $(apt-cache showsrc php8.2 2>/dev/null | sed -n 's/^Version: //p' | sort -rV | uniq); do
-        if [ -n "$have" ] && [ "$(printf '%s\n%s\n' "php8.2-${v%%-*}" "$have" | sort -V | tail -n1)" = "$have" ]; then
-          break # not newer than the cached tree
-        fi
-        [ -n "$have" ] && say "cached source $have is older than php8.2 $v; fetching that"
-        if (cd "$tmp" && apt-get source -qq "php8.2=$v" >&2); then ok=1; break; fi
-        say "php8.2=$v not downloadable, trying an older one"
-        rm -rf "${tmp:?}"/*
-      done
-      if [ $ok = 1 ]; then
-        rm -rf "$base" && mv "$tmp" "$base"
+    if [ -n "$newest" ] && [ -n "$SRC_DIR" ] && [ -f "$SRC_DIR/main/php_version.h" ] &&
+      [ "$(basename "$SRC_DIR")" != "php8.2-${newest%%-*}" ] && [ ! -f "$base.tried-$newest" ]; then
+      say "cached source $(basename "$SRC_DIR") is older than php8.2 $newest; trying to fetch that"
+      rm -rf "$base.new" && mkdir -p "$base.new"
+      if (cd "$base.new" && apt-get source -qq "php8.2=$newest" >&2); then
+        rm -rf "$base" && mv "$base.new" "$base"
         SRC_DIR="$(ls -d "$base"/php8.2-*/ | head -n1)"
       else
-        rm -rf "$tmp"
-        [ -n "$have" ] ||
-          fail "apt-get source php8.2 failed (is a deb-src entry for bookworm reachable?). Or pass PHP_SRC=<tarball|dir>."
-        say "keeping the cached source $have (no newer one is downloadable)"
+        say "php8.2=$newest is listed but not downloadable here; keeping $(basename "$SRC_DIR")"
+        rm -rf "$base.new"
+        touch "$base.tried-$newest"
       fi
+    fi
+    if [ -z "$SRC_DIR" ] || [ ! -f "$SRC_DIR/main/php_version.h" ]; then
+      rm -rf "$base" && mkdir -p "$base"
+      # Try every version the deb-src lists know, newest first: a mirror may
+      # list a version whose files it does not carry.
+      local ok=0 v
+      for v in $(apt-cache showsrc php8.2 2>/dev/null | sed -n 's/^Version: //p' | sort -rV | uniq); do
+        if (cd "$base" && apt-get source -qq "php8.2=$v" >&2); then ok=1; break; fi
+        say "php8.2=$v not downloadable, trying an older one"
+        rm -rf "${base:?}"/*
+      done
+      [ $ok = 1 ] ||
+        fail "apt-get source php8.2 failed (is a deb-src entry for bookworm reachable?). Or pass PHP_SRC=<tarball|dir>."
+      SRC_DIR="$(ls -d "$base"/php8.2-*/ | head -n1)"
     fi
     SRC_DIR="${SRC_DIR%/}"
   fi
@@ -226,7 +226,20 @@ static_opcache() {
     fail "rr_opcache.o has no rr_opcache_zend_extension_entry"
   rm -f "$out/librr_opcache.a"
   ar rcs "$out/librr_opcache.a" "$out/rr_opcache.o" && rm -f "$out/rr_opcache.o"
+  opcache_headers "$tree"
   say "OPcache archive: $out/librr_opcache.a"
+}
+
+# OPcache's headers, which PHP does not install: the glue reads OPcache's
+# shared globals (its pending-restart flag) through them. From the source
+# tree of this very build; build.rs refuses a linked-in OPcache without them.
+# $1 = a PHP source tree.
+opcache_headers() {
+  STEP="OPcache headers"
+  local inc
+  inc="$("$PREFIX/bin/php-config" --include-dir)/ext/opcache"
+  mkdir -p "$inc"
+  cp "$1"/ext/opcache/*.h "$inc/" || fail "cannot copy OPcache's headers from $1"
 }
 
 # Oniguruma (mbstring's regex library) as a static PIC archive, from
@@ -471,6 +484,10 @@ PREFIX="$CACHE/php-$VERSION-zts-$KEY"
 
 if [ -x "$PREFIX/bin/php-config" ] && [ -f "$PREFIX/lib/libphp.a" ] && [ -x "$PREFIX/bin/php" ]; then
   say "cached ZTS PHP $VERSION at $PREFIX"
+  # An install from before the glue needed OPcache's headers.
+  if [ -f "$PREFIX/lib/rustrunner/librr_opcache.a" ] && [ ! -f "$("$PREFIX/bin/php-config" --include-dir)/ext/opcache/ZendAccelerator.h" ]; then
+    opcache_headers "$SRC_DIR"
+  fi
   if [ $STATIC = 1 ]; then
     [ -f "$PREFIX/lib/rustrunner/librr_opcache.a" ] || retrofit_opcache
     static_onig

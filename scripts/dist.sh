@@ -18,7 +18,7 @@ cd "$HERE"
 RR_STATIC=1 "$CARGO" build --release --locked
 mkdir -p "$OUT"
 rm -f "$OUT/rr" "$OUT/php" "$OUT/rr.debug"
-cp target/release/rr "$OUT/rr"
+cp "${CARGO_TARGET_DIR:-target}/release/rr" "$OUT/rr"
 objcopy --only-keep-debug "$OUT/rr" "$OUT/rr.debug"
 strip --strip-debug "$OUT/rr"
 (cd "$OUT" && objcopy --add-gnu-debuglink=rr.debug rr)

@@ -293,6 +293,7 @@ pub fn run(args: Vec<OsString>, argv0: Option<OsString>) -> ExitCode {
         no_ini: inv.no_ini,
         ini_path: inv.ini_path.clone(),
         worker_functions: false,
+        memory_ceiling: 0,
     };
     // The PHP thread takes the process signals (pcntl_signal works): block
     // them here before it starts, it unblocks them for itself.

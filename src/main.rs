@@ -4,6 +4,7 @@
 mod cli;
 mod config;
 mod http;
+mod limits;
 mod observe;
 mod php;
 mod phplib;

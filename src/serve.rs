@@ -576,6 +576,10 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             no_ini: cmd.no_ini,
             ini_path: cmd.ini_path.clone(),
             worker_functions: true,
+            memory_ceiling: crate::limits::memory_ceiling(
+                cfg.http.pool.num_workers,
+                cfg.http.pool.supervisor.max_worker_memory,
+            ),
         };
         if let Some(who) = &run_as {
             // PHP starts as root, as php-fpm's master does (extensions load
@@ -593,7 +597,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
         // RoadRunner's php-cli processes have them (review-core M8). The
         // process is still single-threaded here.
         for (k, v) in &env {
-            if std::env::var_os(k).is_none_or(|cur| cur != v.as_str()) {
+            if std::env::var_os(k).map_or(true, |cur| cur != v.as_str()) {
                 std::env::set_var(k, v);
             }
         }
@@ -807,6 +811,23 @@ struct Signals {
 impl Signals {
     fn register() -> std::io::Result<Signals> {
         use tokio::signal::unix::{signal, SignalKind};
+        // Go's runtime, and so RoadRunner, catches and ignores SIGUSR1,
+        // SIGUSR2 and SIGALRM. Their default action would end the whole
+        // server, and a worker can send them (posix_kill(getmypid()),
+        // pcntl_alarm) as easily as an operator. Handlers, not SIG_IGN:
+        // programs the workers start get the default dispositions back.
+        for (kind, name) in [
+            (SignalKind::user_defined1(), "SIGUSR1"),
+            (SignalKind::user_defined2(), "SIGUSR2"),
+            (SignalKind::alarm(), "SIGALRM"),
+        ] {
+            let mut s = signal(kind)?;
+            tokio::spawn(async move {
+                while s.recv().await.is_some() {
+                    tracing::info!("{name} received: ignored (as RoadRunner does)");
+                }
+            });
+        }
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,

@@ -686,7 +686,7 @@ fn to_response(
         h.remove(header::CONTENT_LENGTH);
     }
     let body = if !streamed && trailers.is_empty() {
-        body::full(resp.body)
+        body::response(resp.body)
     } else {
         WorkerBody {
             first: Some(resp.body),

@@ -13,9 +13,9 @@
 
 use std::cell::Cell;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 mod ffi {
     #![allow(
@@ -149,6 +149,8 @@ pub struct StartOptions {
     pub ini_path: Option<String>,
     /// Register the rustrunner_* worker functions (false for `rr php-cli`).
     pub worker_functions: bool,
+    /// The most `memory_limit` may be in a worker thread (bytes; 0: none).
+    pub memory_ceiling: u64,
 }
 
 impl Engine {
@@ -177,14 +179,16 @@ impl Engine {
             .transpose()
             .map_err(|_| "the php.ini path contains a NUL byte".to_string())?;
         // SAFETY: both strings are valid for the call and the C side copies
-        // them; this runs before rr_php_startup on the same thread.
+        // them; this runs before rr_php_startup on the same thread (both
+        // calls are refused by the C side once PHP runs).
         unsafe {
             ffi::rr_php_configure(
                 exe.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
                 opts.no_ini as c_int,
                 ini_path.as_ref().map_or(ptr::null(), |c| c.as_ptr()),
                 opts.worker_functions as c_int,
-            )
+            );
+            ffi::rr_set_memory_ceiling(opts.memory_ceiling as usize);
         };
         // With OPcache linked in, a zend_extension=opcache.so line would
         // load it a second time ("Cannot load Zend OPcache - it was already
@@ -258,8 +262,7 @@ impl Engine {
     /// running, as at a process exit) while any [`PhpThread`] is alive or
     /// when called on another thread: returns false then.
     pub fn shutdown(self) -> bool {
-        if std::thread::current().id() != self.owner || LIVE_THREADS.load(Ordering::Acquire) != 0
-        {
+        if std::thread::current().id() != self.owner || LIVE_THREADS.load(Ordering::Acquire) != 0 {
             return false;
         }
         ENGINE_STARTED.store(false, Ordering::Release);

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU8;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::oneshot;
+use tokio::sync::Notify;
 
 /// `Job::state`: waiting in the queue.
 pub const QUEUED: u8 = 0;
@@ -171,8 +172,18 @@ pub struct Job {
     pub reply: oneshot::Sender<JobResult>,
     /// How many times a worker's stop() sent it back to the queue.
     pub retries: u32,
+    /// What the waiting client and the worker share.
+    pub ticket: Arc<Ticket>,
+}
+
+/// Shared by a queued request's waiter and the worker that takes it.
+#[derive(Debug, Default)]
+pub struct Ticket {
     /// QUEUED → TAKEN by a worker, or QUEUED → CANCELLED by the waiter.
-    pub state: Arc<AtomicU8>,
+    pub state: AtomicU8,
+    /// The supervisor gave up on the worker that took it: it is stuck in a C
+    /// call past exec_ttl. The waiter answers the client at once.
+    pub stuck: Notify,
 }
 
 #[cfg(test)]

@@ -87,6 +87,15 @@ pub struct WorkerState {
     pub alive: AtomicBool,
     /// informer.RemoveWorker: end the thread after the current life.
     pub retire: AtomicBool,
+    /// When the request in flight reaches exec_ttl (ms since the pool's
+    /// epoch; 0 = none): the supervisor's view of a thread stuck in C.
+    pub deadline_ms: AtomicU64,
+    /// The request in flight, for the supervisor to answer when it gives
+    /// up on this thread.
+    pub ticket: Mutex<Option<Arc<job::Ticket>>>,
+    /// Given up on (stuck in a C call past exec_ttl) and replaced: the slot
+    /// stays taken until the thread returns and ends.
+    pub detached: AtomicBool,
 }
 
 impl WorkerState {
@@ -104,6 +113,9 @@ impl WorkerState {
             created_unix: Mutex::new(std::time::SystemTime::now()),
             alive: AtomicBool::new(false),
             retire: AtomicBool::new(false),
+            deadline_ms: AtomicU64::new(0),
+            ticket: Mutex::new(None),
+            detached: AtomicBool::new(false),
         }
     }
 
@@ -146,6 +158,8 @@ pub(crate) struct Shared {
     /// Worker restarts by reason (indexed by `Reason as usize`).
     pub restarts: [AtomicU64; REASONS.len()],
     pub epoch: Instant,
+    /// Every worker thread ever started (joined at stop).
+    pub threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Shared {
@@ -173,7 +187,6 @@ pub const MAX_WORKERS: usize = 500;
 pub struct Pool {
     shared: Arc<Shared>,
     acceptor: Option<Arc<process::Acceptor>>,
-    threads: Mutex<Vec<JoinHandle<()>>>,
     supervisor: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -218,6 +231,7 @@ impl Pool {
             boot_tx,
             restarts: Default::default(),
             epoch: Instant::now(),
+            threads: Mutex::new(Vec::with_capacity(n)),
         });
         let acceptor = match &shared.spec.process {
             Some(p) => Some(
@@ -228,7 +242,6 @@ impl Pool {
         let pool = Pool {
             shared,
             acceptor,
-            threads: Mutex::new(Vec::with_capacity(n)),
             supervisor: Mutex::new(None),
         };
         for id in 0..n {
@@ -258,7 +271,8 @@ impl Pool {
         }
         pool.shared.started.store(true, Ordering::Release);
         let sup = pool.shared.cfg.supervisor.clone();
-        if !sup.ttl.is_zero() || !sup.idle_ttl.is_zero() {
+        let stuck_watch = !sup.exec_ttl.is_zero() && pool.shared.spec.process.is_none();
+        if !sup.ttl.is_zero() || !sup.idle_ttl.is_zero() || stuck_watch {
             let sh = pool.shared.clone();
             let t = std::thread::Builder::new()
                 .name("rr-supervisor".into())
@@ -271,33 +285,7 @@ impl Pool {
 
     /// Start the worker thread of slot `id`.
     fn spawn(&self, id: usize) -> Result<(), String> {
-        let sh = self.shared.clone();
-        let st = &sh.states[id];
-        st.retire.store(false, Ordering::Release);
-        st.alive.store(true, Ordering::Release);
-        let ctl_rx = sh.ctl_rxs[id].clone();
-        while ctl_rx.try_recv().is_ok() {}
-        let builder = std::thread::Builder::new().name(format!("php-worker-{id}"));
-        let sh2 = sh.clone();
-        let t = match (&sh.spec.process, &self.acceptor) {
-            (Some(spec), Some(acc)) => {
-                let (spec, acc) = (spec.clone(), acc.clone());
-                builder.spawn(move || process::run(id, sh2, ctl_rx, spec, acc))
-            }
-            _ => builder
-                .stack_size(8 << 20)
-                .spawn(move || worker::run(id, sh2, ctl_rx)),
-        };
-        match t {
-            Ok(t) => {
-                self.threads.lock().push(t);
-                Ok(())
-            }
-            Err(e) => {
-                st.alive.store(false, Ordering::Release);
-                Err(format!("cannot start worker thread: {e}"))
-            }
-        }
+        spawn(&self.shared, self.acceptor.as_ref(), id)
     }
 
     /// informer.AddWorker: one more worker (up to MAX_WORKERS). Returns its id.
@@ -309,7 +297,7 @@ impl Pool {
             .shared
             .states
             .iter()
-            .position(|s| !s.alive.load(Ordering::Acquire))
+            .position(|s| !s.alive.load(Ordering::Acquire) && !s.detached.load(Ordering::Acquire))
             .ok_or_else(|| format!("the pool has {MAX_WORKERS} workers already"))?;
         self.spawn(id)?;
         Ok(id)
@@ -346,13 +334,13 @@ impl Pool {
             return Err(JobError::QueueFull);
         }
         let (tx, mut rx) = tokio::sync::oneshot::channel();
-        let state = Arc::new(AtomicU8::new(job::QUEUED));
+        let ticket = Arc::new(job::Ticket::default());
         let job = Job {
             req,
             enqueued: Instant::now(),
             reply: tx,
             retries: 0,
-            state: state.clone(),
+            ticket: ticket.clone(),
         };
         if self.shared.jobs_tx.send(job).is_err() {
             return Err(JobError::Stopped);
@@ -360,10 +348,12 @@ impl Pool {
         let timeout = self.shared.cfg.allocate_timeout;
         tokio::select! {
             r = &mut rx => return r.unwrap_or(Err(JobError::Stopped)),
+            _ = ticket.stuck.notified() => return Err(stuck_error()),
             _ = tokio::time::sleep(timeout) => {}
         }
         // Nobody took it in time: withdraw it, unless a worker just did.
-        if state
+        if ticket
+            .state
             .compare_exchange(
                 job::QUEUED,
                 job::CANCELLED,
@@ -374,7 +364,10 @@ impl Pool {
         {
             return Err(JobError::NoFreeWorkers);
         }
-        rx.await.unwrap_or(Err(JobError::Stopped))
+        tokio::select! {
+            r = rx => r.unwrap_or(Err(JobError::Stopped)),
+            _ = ticket.stuck.notified() => Err(stuck_error()),
+        }
     }
 
     /// Rolling restart of every worker at its request boundary.
@@ -427,7 +420,7 @@ impl Pool {
             let _ = t.join();
         }
         let deadline = Instant::now() + timeout;
-        let mut threads = self.threads.lock();
+        let mut threads = self.shared.threads.lock();
         let mut stuck = Vec::new();
         for t in threads.drain(..) {
             while !t.is_finished() && Instant::now() < deadline {
@@ -450,21 +443,131 @@ impl Pool {
 
     /// True when every worker thread has ended.
     pub fn all_stopped(&self) -> bool {
-        self.threads.lock().is_empty()
+        self.shared.threads.lock().is_empty()
+    }
+}
+
+/// Start the worker thread of slot `id` (the pool, or the supervisor
+/// replacing a stuck thread).
+fn spawn(
+    sh: &Arc<Shared>,
+    acceptor: Option<&Arc<process::Acceptor>>,
+    id: usize,
+) -> Result<(), String> {
+    let st = &sh.states[id];
+    st.retire.store(false, Ordering::Release);
+    st.alive.store(true, Ordering::Release);
+    let ctl_rx = sh.ctl_rxs[id].clone();
+    while ctl_rx.try_recv().is_ok() {}
+    let builder = std::thread::Builder::new().name(format!("php-worker-{id}"));
+    let sh2 = sh.clone();
+    let t = match (&sh.spec.process, acceptor) {
+        (Some(spec), Some(acc)) => {
+            let (spec, acc) = (spec.clone(), acc.clone());
+            builder.spawn(move || process::run(id, sh2, ctl_rx, spec, acc))
+        }
+        _ => builder
+            .stack_size(8 << 20)
+            .spawn(move || worker::run(id, sh2, ctl_rx)),
+    };
+    match t {
+        Ok(t) => {
+            sh.threads.lock().push(t);
+            Ok(())
+        }
+        Err(e) => {
+            st.alive.store(false, Ordering::Release);
+            Err(format!("cannot start worker thread: {e}"))
+        }
+    }
+}
+
+fn stuck_error() -> JobError {
+    JobError::WorkerFailed(
+        "exec_ttl: the worker is stuck in a call PHP cannot interrupt; it was replaced".into(),
+    )
+}
+
+/// How long past exec_ttl a thread worker may stay in one call before the
+/// supervisor gives up on it: the engine's timer interrupts PHP code and
+/// blocking system calls at exec_ttl, so only a long C computation
+/// (password_hash with a huge cost, a catastrophic regex) gets here.
+const STUCK_GRACE_MS: u64 = 1000;
+
+/// A thread worker past exec_ttl + grace: answer its client, take it out of
+/// the pool and start a replacement, so capacity comes back at once. The
+/// thread is left to finish its call; its life then ends (exec_ttl) and the
+/// thread exits instead of starting a new one. At most as many detached
+/// threads as the pool has workers: past that, no more replacements.
+fn give_up_on_stuck(sh: &Arc<Shared>) {
+    let now_ms = sh.now_ms();
+    for (i, st) in sh.states.iter().enumerate() {
+        let deadline = st.deadline_ms.load(Ordering::Acquire);
+        if deadline == 0
+            || now_ms < deadline + STUCK_GRACE_MS
+            || !st.alive.load(Ordering::Acquire)
+            || st.detached.swap(true, Ordering::AcqRel)
+        {
+            continue;
+        }
+        st.alive.store(false, Ordering::Release);
+        st.set_status(Status::ExecTtlReached);
+        if let Some(t) = st.ticket.lock().take() {
+            t.stuck.notify_one();
+        }
+        sh.restarts[Reason::ExecTtl as usize].fetch_add(1, Ordering::Relaxed);
+        let detached = sh
+            .states
+            .iter()
+            .filter(|s| s.detached.load(Ordering::Acquire))
+            .count();
+        if detached > sh.cfg.num_workers.max(1) {
+            tracing::error!(
+                worker = i,
+                detached,
+                "worker stuck in a call past exec_ttl; too many stuck threads to replace it"
+            );
+            continue;
+        }
+        let free = sh
+            .states
+            .iter()
+            .position(|s| !s.alive.load(Ordering::Acquire) && !s.detached.load(Ordering::Acquire));
+        match free.map(|id| (id, spawn(sh, None, id))) {
+            Some((id, Ok(()))) => tracing::error!(
+                worker = i,
+                replacement = id,
+                "worker stuck in a call past exec_ttl: its client got a 500, worker {id} replaces it; \
+                 the thread is left to finish its call"
+            ),
+            Some((_, Err(e))) => tracing::error!(worker = i, "cannot replace a stuck worker: {e}"),
+            None => tracing::error!(worker = i, "no free slot to replace a stuck worker"),
+        }
     }
 }
 
 /// RoadRunner's supervisor: every watch_tick, recycle workers past their ttl
 /// (idle ones now, busy ones after their request) and idle ones past
-/// idle_ttl (only those that served a request in this life).
+/// idle_ttl (only those that served a request in this life). Thread
+/// workers stuck past exec_ttl are looked for every 100 ms.
 fn supervise(sh: Arc<Shared>) {
     let sup = sh.cfg.supervisor.clone();
     let tick = sup.watch_tick;
+    let stuck_watch = !sup.exec_ttl.is_zero() && sh.spec.process.is_none();
     let mut next = Instant::now() + tick;
+    let mut next_stuck = Instant::now();
     while !sh.shutting_down.load(Ordering::Acquire) {
+        if stuck_watch && Instant::now() >= next_stuck {
+            give_up_on_stuck(&sh);
+            next_stuck = Instant::now() + Duration::from_millis(100);
+        }
         // Sleep in small steps so shutdown is prompt.
         if Instant::now() < next {
             std::thread::sleep(Duration::from_millis(20).min(tick));
+            continue;
+        }
+        if sup.ttl.is_zero() && sup.idle_ttl.is_zero() {
+            next = Instant::now() + tick;
             continue;
         }
         next = Instant::now() + tick;

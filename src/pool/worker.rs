@@ -174,6 +174,7 @@ impl WorkerHost {
 
     fn finish_exec(&mut self) {
         self.exec_deadline = None;
+        self.clear_stuck_watch();
         if self.process.is_none() {
             // Always, not only when exec_ttl armed it: the request may have
             // armed the engine's wall-clock timer itself (set_time_limit),
@@ -235,9 +236,19 @@ impl WorkerHost {
         }
     }
 
+    /// The request is over: nothing for the supervisor to watch.
+    fn clear_stuck_watch(&self) {
+        let st = self.state();
+        if st.deadline_ms.load(Ordering::Relaxed) != 0 {
+            st.deadline_ms.store(0, Ordering::Release);
+            *st.ticket.lock() = None;
+        }
+    }
+
     /// Send the request in flight back to the queue (the worker called stop()).
     pub(super) fn requeue_job(&mut self) {
         self.stream = None;
+        self.clear_stuck_watch();
         if let Some(mut job) = self.job.take() {
             self.state().busy.store(false, Ordering::Relaxed);
             job.retries += 1;
@@ -247,7 +258,7 @@ impl WorkerHost {
                 )));
             } else if let Err(cb::SendError(job)) = {
                 // Back in the queue: takeable again (and cancellable by allocate_timeout).
-                job.state.store(job::QUEUED, Ordering::Release);
+                job.ticket.state.store(job::QUEUED, Ordering::Release);
                 self.shared.jobs_tx.send(job)
             } {
                 let _ = job.reply.send(Err(JobError::Stopped));
@@ -294,6 +305,7 @@ impl WorkerHost {
                 continue;
             }
             if job
+                .ticket
                 .state
                 .compare_exchange(job::QUEUED, job::TAKEN, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
@@ -310,7 +322,7 @@ impl WorkerHost {
                 Err(cb::TryRecvError::Empty) => self.state().take_recycle(),
             };
             if let Some(why) = pending {
-                job.state.store(job::QUEUED, Ordering::Release);
+                job.ticket.state.store(job::QUEUED, Ordering::Release);
                 if let Err(cb::SendError(job)) = self.shared.jobs_tx.send(job) {
                     let _ = job.reply.send(Err(JobError::Stopped));
                 }
@@ -324,6 +336,12 @@ impl WorkerHost {
             if !ttl.is_zero() {
                 if self.process.is_none() {
                     PhpThread::set_timeout(ttl);
+                    // The supervisor's view, for a call PHP cannot interrupt.
+                    *st.ticket.lock() = Some(job.ticket.clone());
+                    st.deadline_ms.store(
+                        self.shared.now_ms() + ttl.as_millis() as u64,
+                        Ordering::Release,
+                    );
                 }
                 self.exec_deadline = Some(Instant::now() + ttl);
             }
@@ -938,6 +956,19 @@ impl Lives {
     /// A host for the next life, or None when the pool is shutting down.
     pub(super) fn begin(&mut self) -> Option<WorkerHost> {
         let st = &self.shared.states[self.id];
+        st.deadline_ms.store(0, Ordering::Release);
+        *st.ticket.lock() = None;
+        if st.detached.load(Ordering::Acquire) {
+            // The supervisor gave up on this thread (stuck past exec_ttl)
+            // and replaced it: it ends here, and its slot is free again.
+            tracing::info!(
+                worker = self.id,
+                "a stuck worker's call returned; its thread ends"
+            );
+            st.busy.store(false, Ordering::Relaxed);
+            st.detached.store(false, Ordering::Release);
+            return None;
+        }
         if self.shared.shutting_down.load(Ordering::Acquire) || st.retire.load(Ordering::Acquire) {
             st.set_status(Status::Stopped);
             st.busy.store(false, Ordering::Relaxed);
@@ -967,6 +998,13 @@ impl Lives {
         let id = self.id;
         let shared = self.shared.clone();
         host.flush_logs();
+        if shared.states[id].detached.load(Ordering::Acquire) {
+            // Given up on and already counted by the supervisor; its client
+            // has its answer. `begin` ends the thread.
+            host.stream = None;
+            host.job = None;
+            return true;
+        }
         shared.states[id].busy.store(false, Ordering::Relaxed);
         let timed_out = host
             .exec_deadline
