@@ -399,7 +399,7 @@ static_libpq() {
       { tail -n 20 "$log" >&2; fail "static libpq build failed; see $log"; }
     rm -rf "$out" && mkdir -p "$out/lib"
     cp "$b/src/interfaces/libpq/libpq.a" "$b/src/common/libpgcommon_shlib.a" "$b/src/port/libpgport_shlib.a" "$out/lib/"
-    write_pc "$out/lib/pkgconfig" libpq "${id#postgresql-}" "-lpq" "-lpgcommon_shlib -lpgport_shlib -lssl -lcrypto -lm -lpthread"
+    write_pc "$out/lib/pkgconfig" libpq "${id##*-}" "-lpq" "-lpgcommon_shlib -lpgport_shlib -lssl -lcrypto -lm -lpthread"
     rm -rf "$b"
   fi
   install_static "$out"
