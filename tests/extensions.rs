@@ -164,7 +164,7 @@ fn pdo_suite(s: &Server, db: &str, conns: &dyn Fn() -> usize) -> HashSet<String>
     // Persistent connections: at most one per worker, as the server sees it.
     let n = conns();
     assert!(
-        n >= 1 && n <= WORKERS,
+        (1..=WORKERS).contains(&n),
         "{db}: {n} connections for {WORKERS} workers"
     );
 
@@ -443,7 +443,7 @@ fn process_executor_subset() {
     }
     let n = pg_conns(&pg);
     assert!(
-        n >= 1 && n <= WORKERS,
+        (1..=WORKERS).contains(&n),
         "{n} connections for {WORKERS} workers"
     );
     let r = s.get("/pg/dup?k=x");
