@@ -23,6 +23,7 @@
 #   RUSTRUNNER_CACHE   cache root (default: ~/.cache/rustrunner)
 #   PHP_SRC            tarball or directory of a PHP source tree (8.2 .. 8.5)
 #   PHP_EXTRA_CONFIGURE extra ./configure flags (they are part of the cache key)
+#   RR_PECL=0          without the PECL extensions (apcu, igbinary, redis)
 #   JOBS               parallel make jobs (default: nproc)
 set -euo pipefail
 
@@ -67,7 +68,18 @@ FLAGS=(
 # The newest <name>-<version>/ directory of each package is copied into
 # ext/<name> (the packages also carry old PHP 5 versions). Their versions are
 # part of the cache key.
+# RR_PECL=0 leaves them out (e.g. for a PHP_SRC these versions do not
+# support: Debian bookworm's are apcu 5.1.22, igbinary 3.2.13, redis 5.3.7).
 PECL=(php-apcu:apcu php-igbinary:igbinary php-redis:redis)
+if [ "${RR_PECL:-1}" = 0 ]; then
+  PECL=()
+  for i in "${!FLAGS[@]}"; do
+    case "${FLAGS[$i]}" in
+      --enable-apcu* | --enable-igbinary* | --enable-redis* | --with-libzstd* | --with-liblz4*) unset 'FLAGS[i]' ;;
+    esac
+  done
+  FLAGS=("${FLAGS[@]}")
+fi
 INTL_FLAG=--enable-intl
 # shellcheck disable=SC2206
 EXTRA=(${PHP_EXTRA_CONFIGURE:-})
