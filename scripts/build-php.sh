@@ -84,7 +84,7 @@ INTL_FLAG=--enable-intl
 # shellcheck disable=SC2206
 EXTRA=(${PHP_EXTRA_CONFIGURE:-})
 
-BUILD_DEPS=(build-essential pkg-config autoconf bison re2c dpkg-dev
+BUILD_DEPS=(build-essential pkg-config autoconf libtool bison re2c dpkg-dev
   libxml2-dev libsqlite3-dev libssl-dev libonig-dev zlib1g-dev libicu-dev
   libcurl4-openssl-dev libpq-dev libpng-dev libjpeg62-turbo-dev libwebp-dev
   libfreetype-dev libbrotli-dev libzip-dev libsodium-dev libgmp-dev libbz2-dev
@@ -464,6 +464,19 @@ static_libxslt() {
   install_static "$out"
 }
 
+# Debian's phpize (its patches 0034-0036) copies /usr/bin/shtool (the
+# shtool package) and libtool's m4 files from $prefix/share/aclocal, which
+# our install does not have: take shtool from the install's own build dir
+# and the m4 files from /usr/share/aclocal (libtool, pkgconf). Then
+# `$PREFIX/bin/phpize && ./configure --with-php-config=$PREFIX/bin/php-config
+# && make` builds a ZTS extension .so for this PHP (needs autoconf, libtool).
+fix_phpize() {
+  local f="$PREFIX/bin/phpize"
+  [ -f "$f" ] || return 0
+  sed -i -e 's|^aclocaldir=.*|aclocaldir="/usr/share/aclocal"|' \
+    -e 's|^FILES_BUILD="php.m4 /usr/bin/shtool |FILES_BUILD="php.m4 shtool |' "$f"
+}
+
 # An install made before librr_opcache.a existed: configure the same source
 # again and build only OPcache (a few minutes, not a full PHP build).
 retrofit_opcache() {
@@ -496,6 +509,7 @@ PREFIX="$CACHE/php-$VERSION-zts-$KEY"
 
 if [ -x "$PREFIX/bin/php-config" ] && [ -f "$PREFIX/lib/libphp.a" ] && [ -x "$PREFIX/bin/php" ]; then
   say "cached ZTS PHP $VERSION at $PREFIX"
+  fix_phpize
   # An install from before the glue needed OPcache's headers.
   if [ -f "$PREFIX/lib/rustrunner/librr_opcache.a" ] && [ ! -f "$("$PREFIX/bin/php-config" --include-dir)/ext/opcache/ZendAccelerator.h" ]; then
     opcache_headers "$SRC_DIR"
@@ -562,6 +576,7 @@ make install >>"$LOG" 2>&1 || { tail -n 20 "$LOG" >&2; fail "make install failed
 [ -f "$PREFIX/lib/libphp.a" ] || fail "no libphp.a after install (was --enable-embed=static honoured?)"
 # Libraries libphp.a needs, for build.rs (php-config --libs lists them too).
 "$PREFIX/bin/php-config" --libs >"$PREFIX/libs.txt"
+fix_phpize
 static_opcache "$BUILD"
 if [ $STATIC = 1 ]; then static_onig && static_libs; fi
 cd / && rm -rf "$BUILD"
