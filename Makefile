@@ -8,7 +8,7 @@ EPISODE0 := episodes/0-first-contact/app
 EPISODE1 := episodes/1-symfony-integration/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps php php-static build release dist serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
+.PHONY: all deps test-deps php php-static build release dist serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
 
 all: build
 
@@ -34,6 +34,26 @@ deps:
 	  echo "make: installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# Issue 14's tests (tests/extensions.rs): real PostgreSQL, MariaDB and Redis
+# servers, which the tests start themselves as temporary unprivileged
+# instances. The packages' own services must not run: a policy-rc.d keeps
+# their postinst from starting them (removed again if we added it), and on a
+# systemd machine they are disabled.
+TEST_DEB_PACKAGES := postgresql postgresql-client mariadb-server mariadb-client \
+	redis-server redis-tools python3
+
+test-deps: deps
+	@missing=""; for p in $(TEST_DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing Debian packages for the tests:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  ours=""; if [ ! -e /usr/sbin/policy-rc.d ]; then ours=1; printf '#!/bin/sh\nexit 101\n' | $$SUDO tee /usr/sbin/policy-rc.d >/dev/null && $$SUDO chmod +x /usr/sbin/policy-rc.d; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; rc=$$?; \
+	  if [ -n "$$ours" ]; then $$SUDO rm -f /usr/sbin/policy-rc.d; fi; \
+	  if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now postgresql mariadb redis-server >/dev/null 2>&1 || true; fi; \
+	  exit $$rc; \
 	fi
 
 # The ZTS PHP (cached; ~7 minutes the first time on 2 cores).
@@ -82,7 +102,7 @@ serve: release episode0-vendor
 	./target/release/rr serve -w $(EPISODE0)
 
 # README command 2: every test.
-test: php episode0-vendor
+test: php episode0-vendor test-deps
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets

@@ -16,8 +16,10 @@
 //! * `RR_STATIC=1` (what `make dist` sets) links the C libraries libphp needs
 //!   (libxml2, OpenSSL, SQLite, ICU, oniguruma, zlib, liblzma, libstdc++, ...)
 //!   from their `.a` archives, so the binary needs only glibc (and libgcc_s,
-//!   which glibc itself depends on). A library without an archive stays
-//!   dynamic, with a build warning naming it.
+//!   which glibc itself depends on). Archives in `lib/rustrunner/static`
+//!   (libcurl, libpq, libzip, libxslt built by `build-php.sh --static`) and
+//!   their `.pc` files come first. A library without an archive is a build
+//!   error, never a silent dynamic link.
 
 use std::env;
 use std::fs;
@@ -243,6 +245,15 @@ fn main() {
         // setlocale() per worker thread (php-sapi/rustrunner.c): every
         // call in the linked-in PHP goes through the glue.
         println!("cargo:rustc-link-arg-bins=-Wl,--wrap=setlocale");
+        let want_static = env::var("RR_STATIC").is_ok_and(|v| v == "1");
+        if want_static && rr_libdir.join("static").is_dir() {
+            // Before any -L of php-config (/usr/lib/<triplet> has Debian's
+            // libcurl.a and libpq.a, which need GSSAPI and LDAP).
+            println!(
+                "cargo:rustc-link-search=native={}",
+                rr_libdir.join("static").display()
+            );
+        }
         let mut search: Vec<PathBuf> = vec![rr_libdir.clone()];
         let mut wanted: Vec<String> = Vec::new();
         for tok in ldflags.split_whitespace().chain(libs.split_whitespace()) {
@@ -257,7 +268,6 @@ fn main() {
         if libs.contains("icu") && !libs.contains("stdc++") {
             wanted.push("stdc++".into());
         }
-        let want_static = env::var("RR_STATIC").is_ok_and(|v| v == "1");
         let report = link_native_libs(&wanted, &search, want_static);
         let _ = fs::write(vh.join("link.txt"), report);
     } else if libdir.join("libphp.so").exists() {
@@ -302,6 +312,22 @@ fn link_native_libs(wanted: &[String], search: &[PathBuf], want_static: bool) ->
             seen.join(" ")
         );
     }
+    // Our own static builds (scripts/build-php.sh --static: libcurl, libpq,
+    // libzip, libxslt) come first, on the linker's path and pkg-config's:
+    // their .pc files list what they really need, Debian's list the
+    // dependencies of Debian's shared builds (GSSAPI, LDAP, ...).
+    // (main() already put that dir first on the linker's path.)
+    let mut search = search.to_vec();
+    let own = search[0].join("static");
+    if own.is_dir() {
+        let mut pc = own.join("pkgconfig").display().to_string();
+        if let Ok(p) = env::var("PKG_CONFIG_PATH") {
+            pc = format!("{pc}:{p}");
+        }
+        env::set_var("PKG_CONFIG_PATH", pc);
+        search.insert(0, own);
+    }
+    let search = &search[..];
     // Expand each library into itself + its static dependencies, then keep
     // the last occurrence of each (dependencies end up after dependents).
     let mut expanded: Vec<String> = Vec::new();
@@ -316,6 +342,7 @@ fn link_native_libs(wanted: &[String], search: &[PathBuf], want_static: bool) ->
         }
     }
     let mut report = String::from("mode: static (RR_STATIC=1)\n");
+    let mut missing: Vec<String> = Vec::new();
     for l in &order {
         if SYSTEM_LIBS.contains(&l.as_str()) {
             println!("cargo:rustc-link-lib=dylib={l}");
@@ -331,14 +358,28 @@ fn link_native_libs(wanted: &[String], search: &[PathBuf], want_static: bool) ->
                 println!("cargo:rustc-link-lib=static:-bundle={l}");
                 report.push_str(&format!("static {l} {}\n", a.display()));
             }
-            None => {
-                println!(
-                    "cargo:warning=RR_STATIC=1: no lib{l}.a found; lib{l} stays a dynamic dependency"
-                );
-                println!("cargo:rustc-link-lib=dylib={l}");
-                report.push_str(&format!("dynamic (no archive) {l}\n"));
-            }
+            None => missing.push(l.clone()),
         }
+    }
+    if !missing.is_empty() {
+        // Never a silent dynamic link: the dist must need glibc only.
+        let list = missing
+            .iter()
+            .map(|l| format!("lib{l}.a"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        fail(&format!(
+            "RR_STATIC=1: no static archive for: {list}\n\
+             searched {} and the C compiler's library path.\n\
+             `scripts/build-php.sh --static` builds the ones Debian does not ship usable\n\
+             (libcurl, libpq, libzip, libxslt, libonig) into <php>/lib/rustrunner;\n\
+             for others install the Debian -dev package that has the .a.",
+            search
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
     }
     report
 }
@@ -362,6 +403,22 @@ fn pkg_module(lib: &str) -> Option<&'static str> {
         "sodium" => "libsodium",
         "argon2" => "libargon2",
         "ffi" => "libffi",
+        "pq" => "libpq",
+        "png16" => "libpng16",
+        "png" => "libpng",
+        "jpeg" => "libjpeg",
+        "webp" => "libwebp",
+        "freetype" => "freetype2",
+        "brotlidec" => "libbrotlidec",
+        "brotlienc" => "libbrotlienc",
+        "xslt" => "libxslt",
+        "exslt" => "libexslt",
+        "edit" => "libedit",
+        "gmp" => "gmp",
+        "ncurses" => "ncurses",
+        "bsd" => "libbsd",
+        "nghttp2" => "libnghttp2",
+        "lz4" => "liblz4",
         _ => return None,
     })
 }

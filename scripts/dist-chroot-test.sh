@@ -191,6 +191,13 @@ out="$(chroot "$ROOT" /usr/local/bin/php -r 'echo PHP_BINARY, " ", mb_strtoupper
 [ "$out" = "$(printf '/usr/local/bin/php OK 1.234,5\nexit=7')" ] || fail "php -r in the chroot printed: $out"
 m="$(chroot "$ROOT" /usr/local/bin/php -m)"
 grep -qx 'Zend OPcache' <<<"$m" || fail "php -m lists no Zend OPcache"
+# Issue 14's extensions, linked in, working with no -dev package in the root.
+for e in mysqlnd pdo_mysql mysqli pdo_pgsql pgsql curl gd zip sodium gmp bz2 exif calendar gettext \
+  xsl soap sysvsem sysvshm sysvmsg shmop readline apcu igbinary redis; do
+  grep -qx "$e" <<<"$m" || fail "php -m in the chroot lists no $e"
+done
+out="$(chroot "$ROOT" /usr/local/bin/php -r '$im=imagecreatetruecolor(2,2); ob_start(); imagepng($im); $p=ob_get_clean(); $f=tempnam("/tmp","z"); $z=new ZipArchive; $z->open($f, ZipArchive::OVERWRITE); $z->addFromString("a","b"); $z->close(); $z->open($f); unlink($f); echo substr($p,1,3), " ", $z->getFromName("a"), " ", strlen(sodium_crypto_box_keypair()), " ", gmp_strval(gmp_pow(2,10)), " ", apcu_store("k",1) ? "apcu" : "no-apcu", " ", implode(",", PDO::getAvailableDrivers()), " ", igbinary_unserialize(igbinary_serialize("ig")), " ", class_exists("Redis") ? "redis" : "", "\n";' 2>&1)"
+[ "$out" = "PNG b 64 1024 apcu mysql,pgsql,sqlite ig redis" ] || fail "extensions in the chroot: $out"
 echo "timing: php-cli checks in the chroot: $(since "$t") s"
 say "php-cli in the chroot: $(head -n1 <<<"$v")"
 echo PASS

@@ -183,8 +183,10 @@ fn cli_ini(inv: &Invocation) -> String {
          implicit_flush=1\n\
          output_buffering=0\n\
          max_execution_time=0\n\
-         max_input_time=-1\n",
+         max_input_time=-1\n\
+         apc.enable_cli=1\n",
     );
+    // apc.enable_cli=1 as in the workers (PHP's own CLI defaults it to 0).
     if let Some(so) = opcache_so() {
         ini.push_str(&format!("zend_extension={}\n", so.display()));
     }

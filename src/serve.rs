@@ -117,8 +117,11 @@ pub fn base_ini() -> String {
          register_argc_argv=1\n\
          opcache.enable=1\n\
          opcache.enable_cli=1\n\
-         opcache.revalidate_freq=0\n",
+         opcache.revalidate_freq=0\n\
+         apc.enable_cli=1\n",
     );
+    // apc.enable_cli: our SAPI is named "cli", and APCu turns itself off for
+    // that name unless told; all thread workers share its one cache.
     // revalidate_freq=0: every worker life shares one OPcache, unlike
     // RoadRunner's php-cli processes that each start with an empty one. With
     // PHP's default (2 s) a worker restarted by max_jobs: 1 or the file
@@ -172,6 +175,14 @@ fn process_spec(cfg: &Config, is_php: bool, run_as: Option<&RunAs>) -> Result<Wo
                 ]);
             }
         }
+    }
+    if program
+        == Path::new(env!("RR_PHP_PREFIX"))
+            .join("bin/php")
+            .to_string_lossy()
+    {
+        // APCu is off in a "cli" SAPI unless told (one cache per process here).
+        args.extend(["-d".to_string(), "apc.enable_cli=1".to_string()]);
     }
     let given = &cfg.server.command[1..];
     let mut env = worker_env(cfg);
