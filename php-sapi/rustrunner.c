@@ -390,9 +390,27 @@ int rr_opcache_restart_pending(void)
 /* Runs inside php_module_startup after zend_startup and before php.ini's
  * zend_extension= lines are loaded: the place to register a zend extension
  * that is part of the binary, exactly as loading opcache.so would. */
+/* The default extension_dir (before php.ini, which may set its own): the
+ * `extensions` folder next to a dist binary, set by the host. */
+static char *rr_default_extension_dir = NULL;
+
+void rr_set_default_extension_dir(const char *dir)
+{
+    if (rr_started) {
+        return;
+    }
+    free(rr_default_extension_dir);
+    rr_default_extension_dir = dir ? strdup(dir) : NULL;
+}
+
 static void rr_ini_defaults(HashTable *configuration_hash)
 {
-    (void)configuration_hash;
+    if (rr_default_extension_dir) {
+        zval v;
+        ZVAL_NEW_STR(&v, zend_string_init(rr_default_extension_dir,
+                                          strlen(rr_default_extension_dir), 1));
+        zend_hash_str_update(configuration_hash, "extension_dir", sizeof("extension_dir") - 1, &v);
+    }
 #ifdef RR_STATIC_OPCACHE
     if (!zend_get_extension(rr_opcache_zend_extension_entry.name)) {
         zend_register_extension(&rr_opcache_zend_extension_entry, NULL);

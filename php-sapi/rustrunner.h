@@ -113,6 +113,10 @@ void rr_php_configure(const char *executable, int ini_ignore, const char *ini_pa
  * thread, as rr_thread_start does for PHP threads. */
 void rr_block_process_signals(void);
 
+/* The default extension_dir, which php.ini and -d may still override (the
+ * `extensions` folder next to a dist binary). Before rr_php_startup. */
+void rr_set_default_extension_dir(const char *dir);
+
 /* Start the engine (TSRM, SAPI, modules). ini_entries: php.ini-format text
  * applied over php.ini. Returns 0 on success; on failure writes a message
  * into err (NUL-terminated, at most err_len bytes). */

@@ -16,7 +16,7 @@ OUT="${1:-$HERE/dist}"
 CARGO="${CARGO:-cargo}"
 cd "$HERE"
 RR_STATIC=1 "$CARGO" build --release --locked
-mkdir -p "$OUT"
+mkdir -p "$OUT" "$OUT/extensions"
 rm -f "$OUT/rr" "$OUT/php" "$OUT/rr.debug"
 cp "${CARGO_TARGET_DIR:-target}/release/rr" "$OUT/rr"
 objcopy --only-keep-debug "$OUT/rr" "$OUT/rr.debug"

@@ -450,3 +450,53 @@ fn process_executor_subset() {
     assert_eq!(r.status, 500, "{}", r.text());
     mixed_suite(&s, &redis, &files, false);
 }
+
+/// issue 14, item 3: any extension on demand. `scripts/build-ext.sh` builds
+/// a Debian PECL source package with rr's own phpize into a ZTS .so; put in
+/// the `extensions` folder next to the binary (the dist layout), it loads by
+/// its bare name, in `rr php-cli` and in thread workers alike.
+#[test]
+fn an_extension_built_on_demand_loads_beside_the_binary() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = std::env::temp_dir().join(format!("rr-ext-demand-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("extensions")).unwrap();
+    let out = Command::new(root.join("scripts/build-ext.sh"))
+        .arg("php-msgpack")
+        .arg("--out")
+        .arg(dir.join("extensions"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "build-ext.sh php-msgpack: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("extensions/msgpack.so").is_file());
+    // A copy of rr with the folder beside it, as dist/ lays it out.
+    let rr = dir.join("rr");
+    std::fs::copy(RR, &rr).unwrap();
+    let o = Command::new(&rr)
+        .args([
+            "php-cli",
+            "-d",
+            "extension=msgpack",
+            "-r",
+            "echo ini_get('extension_dir'), ' ', json_encode(msgpack_unpack(msgpack_pack(['a' => [1, 2]])));",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        text,
+        format!("{} {{\"a\":[1,2]}}", dir.join("extensions").display()),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

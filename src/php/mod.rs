@@ -153,6 +153,15 @@ pub struct StartOptions {
     pub memory_ceiling: u64,
 }
 
+/// The `extensions` folder next to the running binary, if there is one: a
+/// dist `rr` (and its `php` link) loads `extension=NAME` from there unless
+/// php.ini names another extension_dir.
+pub fn extensions_beside_binary() -> Option<String> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?.join("extensions");
+    dir.is_dir().then(|| dir.to_string_lossy().into_owned())
+}
+
 impl Engine {
     /// Start PHP with `ini` (php.ini syntax) applied over php.ini.
     pub fn start(ini: &str) -> Result<Engine, String> {
@@ -190,6 +199,11 @@ impl Engine {
             );
             ffi::rr_set_memory_ceiling(opts.memory_ceiling as usize);
         };
+        if let Some(dir) = extensions_beside_binary().and_then(|d| CString::new(d).ok()) {
+            // SAFETY: a valid C string for the call; the C side copies it,
+            // and refuses once PHP runs.
+            unsafe { ffi::rr_set_default_extension_dir(dir.as_ptr()) };
+        }
         // With OPcache linked in, a zend_extension=opcache.so line would
         // load it a second time ("Cannot load Zend OPcache - it was already
         // loaded"): drop such lines.
