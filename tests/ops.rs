@@ -136,15 +136,99 @@ fn config_errors_exit_1_and_name_file_and_key() {
 
 #[test]
 fn serve_test_flag_starts_workers_and_exits_0() {
-    let (a, _) = ops_app("servetest", 2, "jobs:\n  num_pollers: 1\n");
+    let (a, _) = ops_app("servetest", 2, "");
     let (code, out) = a.run(&["serve", "--test"], Duration::from_secs(60));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("http server started"), "{out}");
-    assert!(out.contains("jobs: the plugin is not supported"), "{out}");
     // A worker that cannot start fails the test run.
     a.file("ops.php", "<?php exit(3);\n");
     let (code, out) = a.run(&["serve", "--test"], Duration::from_secs(60));
     assert_eq!(code, Some(1), "{out}");
+}
+
+/// `--test` rejects what a normal start only warns about, listing every
+/// problem with a suggestion where a known key is close, and starts nothing.
+#[test]
+fn serve_test_flag_lists_every_config_problem() {
+    let (a, _) = ops_app(
+        "servetest-bad",
+        1,
+        "jobs:\n  num_pollers: 1\nkv:\n  local:\n    driver: memory\nservice:\n  x:\n    command: sleep 1\nhtpp:\n  x: 1\n",
+    );
+    let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+    let yaml = yaml
+        .replace(
+            "    num_workers: 1\n",
+            "    num_workers: 1\n    max_job: 3\n    supervisor:\n      exec_ttl: 60\n      idle_tll: 10s\n",
+        )
+        .replace("  command: \"php ops.php\"\n", "  command: \"php ops.php\"\n  relay_timout: 60s\n")
+        .replace("logs:\n  level: debug\n", "logs:\n  level: debug\n  mod: development\n");
+    std::fs::write(a.dir.join(".rr.yaml"), yaml).unwrap();
+    let (code, out) = a.run(&["serve", "--test"], Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("9 config problem(s)"), "{out}");
+    for want in [
+        "jobs: the plugin is not supported",
+        "kv: the plugin is not supported",
+        "service: the plugin is not supported",
+        "htpp: unknown section, ignored (RoadRunner ignores it silently); did you mean \"http\"?",
+        "http.pool.max_job: unknown key, ignored; did you mean \"max_jobs\"?",
+        "http.pool.supervisor.idle_tll: unknown key",
+        "did you mean \"idle_ttl\"?",
+        "server.relay_timout: unknown key",
+        "did you mean \"relay_timeout\"?",
+        "logs.mod: unknown key",
+        "did you mean \"mode\"?",
+        "http.pool.supervisor.exec_ttl: the bare number 60 is a duration in nanoseconds for RoadRunner",
+        "you probably meant \"60s\"",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("http server started"),
+        "nothing starts: {out}"
+    );
+    assert!(out.contains("nothing was started"), "{out}");
+}
+
+/// `--test` next to a live server with the same config: no real port, no
+/// real RPC socket, no pid file; the live server keeps serving.
+#[test]
+fn serve_test_flag_runs_next_to_a_live_server() {
+    let (a, ports) = ops_app("servetest-live", 1, "");
+    let s = a.serve_with(&["-p"]);
+    let pid = std::fs::read_to_string(a.dir.join(".pid")).unwrap();
+    let (code, out) = a.run(&["serve", "--test", "-p"], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("http server started"), "{out}");
+    assert_eq!(s.get("/").status, 200, "{}", s.log());
+    assert_eq!(get_port(ports.status, "/health?plugin=http").status, 200);
+    assert_eq!(
+        std::fs::read_to_string(a.dir.join(".pid")).unwrap(),
+        pid,
+        "--test leaves the live server's pid file alone"
+    );
+}
+
+/// At a normal start, config warnings (pool and reload ones included) come
+/// before "http server started", with the suggestion.
+#[test]
+fn config_warnings_come_before_http_server_started() {
+    let (a, _) = ops_app("warn-order", 1, "");
+    let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml"))
+        .unwrap()
+        .replace(
+            "    num_workers: 1\n",
+            "    num_workers: 1\n    num_worker: 3\n",
+        );
+    std::fs::write(a.dir.join(".rr.yaml"), yaml).unwrap();
+    let s = a.serve();
+    let log = s.log();
+    let warn = log
+        .find("http.pool.num_worker: unknown key, ignored; did you mean \"num_workers\"?")
+        .unwrap_or_else(|| panic!("no warning: {log}"));
+    let started = log.find("http server started").unwrap();
+    assert!(warn < started, "{log}");
 }
 
 #[test]
