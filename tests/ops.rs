@@ -712,3 +712,83 @@ fn rpc_adds_and_removes_workers() {
         s.log()
     );
 }
+
+const BINARY_WORKER: &str = r#"<?php
+require __DIR__ . '/autoload.php';
+$w = \Spiral\RoadRunner\Worker::create();
+$f = new \Nyholm\Psr7\Factory\Psr17Factory();
+$psr7 = new \Spiral\RoadRunner\Http\PSR7Worker($w, $f, $f, $f);
+while ($req = $psr7->waitRequest()) {
+    $psr7->respond(new \Nyholm\Psr7\Response(200, [], PHP_BINARY . ' ' . (ZEND_THREAD_SAFE ? 'zts' : 'nts') . ' ' . getmypid()));
+}
+"#;
+
+fn binary_app(name: &str, command: &str, server_extra: &str) -> App {
+    let a = App::new(
+        name,
+        &format!(
+            "version: \"3\"\nserver:\n  command: \"{command}\"\n{server_extra}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: 1\nlogs:\n  level: debug\n"
+        ),
+    );
+    a.file("w.php", BINARY_WORKER);
+    a.file(
+        "autoload.php",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/episodes/offline-autoload.php"
+        ))
+        .unwrap(),
+    );
+    a
+}
+
+/// `server.command: "/usr/bin/php8.2 w.php"` (or any PHP binary other than
+/// plain `php`) with thread workers: the embedded PHP serves, and a warning
+/// before "http server started" says so and names server.executor: process.
+#[test]
+fn command_naming_another_php_binary_warns_that_the_embedded_php_runs() {
+    let a = binary_app("otherphp", "/opt/nowhere/php8.2 w.php", "");
+    let s = a.serve();
+    let r = s.get("/");
+    assert_eq!(r.status, 200, "{}", s.log());
+    assert!(
+        r.text().contains(" zts "),
+        "the embedded (ZTS) PHP: {}",
+        r.text()
+    );
+    let log = s.log();
+    let warn = log
+        .find("server.command: \"/opt/nowhere/php8.2\": the workers run as threads on rustrunner's embedded PHP")
+        .unwrap_or_else(|| panic!("no warning: {log}"));
+    assert!(log.contains("set server.executor: process"), "{log}");
+    assert!(warn < log.find("http server started").unwrap(), "{log}");
+    // Plain `php`: no warning.
+    let b = binary_app("plainphp", "php w.php", "");
+    let s = b.serve();
+    assert_eq!(s.get("/").status, 200);
+    assert!(!s.log().contains("embedded PHP (the one"), "{}", s.log());
+}
+
+/// With `server.executor: process` the named binary itself runs the workers.
+#[test]
+fn command_naming_another_php_binary_runs_it_as_process_workers() {
+    let php = std::path::Path::new("/usr/bin/php8.2");
+    if !php.is_file() {
+        eprintln!("skipped: no /usr/bin/php8.2 (Debian's php8.2-cli)");
+        return;
+    }
+    let a = binary_app(
+        "otherphp-proc",
+        "/usr/bin/php8.2 w.php",
+        "  executor: process\n",
+    );
+    let s = a.serve();
+    let r = s.get("/");
+    assert_eq!(r.status, 200, "{}", s.log());
+    assert!(
+        r.text().starts_with("/usr/bin/php8.2 "),
+        "that binary serves: {}",
+        r.text()
+    );
+    assert!(!s.log().contains("embedded PHP (the one"), "{}", s.log());
+}

@@ -342,6 +342,30 @@ pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
     Ok(cfg)
 }
 
+/// A `server.command` that names a PHP binary other than plain `php`
+/// (`/usr/bin/php`, `php8.2`, ...) while the workers will be threads: they
+/// run on the embedded PHP, not on that binary. Say so, and how to run it.
+fn other_php_binary(server: &ServerConfig) -> Option<String> {
+    let first = server.command.first()?;
+    let base = Path::new(first).file_name()?.to_str()?;
+    let php_like = base == "php"
+        || base.starts_with("php8")
+        || base.starts_with("php7")
+        || base.starts_with("php-");
+    let threads = match server.executor.as_deref() {
+        Some(e) => e != "process",
+        None => server.relay == "pipes",
+    };
+    (php_like && first != "php" && threads).then(|| {
+        format!(
+            "{first:?}: the workers run as threads on rustrunner's embedded PHP (the one \
+             `rr php-cli -v` shows), not on {first}; its php.ini and extensions do not apply. \
+             To run {first} itself as php-cli process workers, set server.executor: process; \
+             to silence this, write `php` instead"
+        )
+    })
+}
+
 pub(crate) type KeyResult<T> = Result<T, (String, String)>;
 
 fn from_value(
@@ -384,6 +408,9 @@ fn from_value(
     // every worker runs.
     if let Some(cmd) = &http.pool.command {
         server.command = cmd.clone();
+    }
+    if let Some(w) = other_php_binary(&server) {
+        warn.push("server.command", &w);
     }
     let logs = logs::parse(root, warn)?;
     let (rpc, rpc_listen) = observe::parse_rpc(root, warn)?;
