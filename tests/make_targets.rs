@@ -42,6 +42,8 @@ fn have_make() -> bool {
 /// Run `make -s <target> RR=... RR_BUILD= SERVE_FLAGS=<flags>` in its own
 /// process group, wait until `http://127.0.0.1:port<path>` answers 200 with
 /// `want` in the body, then SIGTERM the group and wait for it to exit.
+// Every path waits for the child (try_wait or wait); clippy cannot see it.
+#[allow(clippy::zombie_processes)]
 fn serve_target(target: &str, flags: &str, port: u16, path: &str, want: &str) {
     let dir = tmpdir(target);
     let log = dir.join("make.log");
