@@ -220,3 +220,48 @@ fn make_install_puts_rr_and_php_on_path() {
     );
     let _ = std::fs::remove_dir_all(&dest);
 }
+
+/// Every `make <target>` the README names is a target of the Makefile whose
+/// recipe make accepts (`make -n`: nothing runs). serve, serve-symfony and
+/// install run for real above; dist runs in tests/dist.rs (with root and
+/// debootstrap); test is the suite itself; bench is a long benchmark run
+/// (bench/run.py), only dry-run here.
+#[test]
+fn readme_make_targets_exist() {
+    if !have_make() {
+        eprintln!("skipped: make is not installed");
+        return;
+    }
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let mut targets: Vec<String> = readme
+        .split("`make ")
+        .skip(1)
+        .filter_map(|rest| {
+            let t: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect();
+            (!t.is_empty()).then_some(t)
+        })
+        .collect();
+    targets.sort();
+    targets.dedup();
+    for want in ["serve", "serve-symfony", "test", "install", "dist"] {
+        assert!(
+            targets.iter().any(|t| t == want),
+            "README names make {want}"
+        );
+    }
+    for t in &targets {
+        let out = Command::new("make")
+            .args(["-n", t, "RR_BUILD=", &format!("RR={RR}")])
+            .current_dir(root())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "make -n {t}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
