@@ -1,7 +1,7 @@
 //! The make targets the README names, run as written (from the repository
 //! root) with the suite's own `rr` and free ports: `make serve`,
-//! `make serve-symfony` (each until it answers 200, then SIGTERM to make and
-//! rr), and `make install` into a temporary DESTDIR.
+//! `make serve-symfony` (each until it answers 200, then SIGINT to make and
+//! rr, as Ctrl-C), and `make install` into a temporary DESTDIR.
 //!
 //! `RR=<the test binary> RR_BUILD=` skips the release build the targets do
 //! first; `SERVE_FLAGS` adds `-o` overrides for the ports. Everything else
@@ -41,7 +41,7 @@ fn have_make() -> bool {
 
 /// Run `make -s <target> RR=... RR_BUILD= SERVE_FLAGS=<flags>` in its own
 /// process group, wait until `http://127.0.0.1:port<path>` answers 200 with
-/// `want` in the body, then SIGTERM the group and wait for it to exit.
+/// `want` in the body, then SIGINT the group (what Ctrl-C does) and wait for it to exit.
 // Every path waits for the child (try_wait or wait); clippy cannot see it.
 #[allow(clippy::zombie_processes)]
 fn serve_target(target: &str, flags: &str, port: u16, path: &str, want: &str) {
@@ -80,8 +80,9 @@ fn serve_target(target: &str, flags: &str, port: u16, path: &str, want: &str) {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Ctrl-C in a terminal: SIGINT to the foreground process group.
     let _ = Command::new("kill")
-        .args(["-TERM", "--", &format!("-{pgid}")])
+        .args(["-INT", "--", &format!("-{pgid}")])
         .status();
     let mut code = None;
     let stop = Instant::now();
@@ -104,7 +105,7 @@ fn serve_target(target: &str, flags: &str, port: u16, path: &str, want: &str) {
     assert!(body.contains(want), "{body}\n{}", read_log());
     assert!(
         code.is_some(),
-        "make {target} did not stop on SIGTERM:\n{}",
+        "make {target} did not stop on SIGINT (Ctrl-C):\n{}",
         read_log()
     );
     // Nothing is left listening.
