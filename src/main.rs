@@ -230,11 +230,37 @@ fn main() -> ExitCode {
             if let Err(e) = observe::init(&cfg.logs) {
                 return fail(format!("config error in {}: logs: {e}", cfg.file.display()));
             }
+            if test {
+                // `--test` rejects what a normal start only warns about
+                // (unknown keys, unsupported plugin sections, bare-number
+                // durations...), all of them at once.
+                let problems: Vec<&String> = cfg
+                    .warnings
+                    .iter()
+                    .filter(|w| config::is_problem(w))
+                    .collect();
+                if !problems.is_empty() {
+                    for w in cfg.warnings.iter().filter(|w| !config::is_problem(w)) {
+                        eprintln!("rr: {w}");
+                    }
+                    let mut msg = format!(
+                        "serve --test: {} config problem(s); nothing was started:",
+                        problems.len()
+                    );
+                    for w in problems {
+                        msg.push_str("\n  ");
+                        msg.push_str(w);
+                    }
+                    return fail(msg);
+                }
+                // Next to a live server: no real port, no real RPC socket.
+                serve::test_addresses(&mut cfg);
+            }
             for w in &cfg.warnings {
                 tracing::warn!("{w}");
             }
-            // (A cell's supervisor writes the pid file.)
-            let pid_file = cli.pid && cells::cell_index().is_none();
+            // (A cell's supervisor writes the pid file; --test never does.)
+            let pid_file = cli.pid && cells::cell_index().is_none() && !test;
             if pid_file {
                 if let Err(e) = std::fs::write(".pid", std::process::id().to_string()) {
                     return fail(format!("cannot write ./.pid: {e}"));

@@ -103,6 +103,52 @@ pub fn parse_php_command(cmd: &[String]) -> Result<PhpCommand, String> {
     })
 }
 
+/// `rr serve --test`: every listener on a free port of the same host (the
+/// configured ports may belong to a live server), and a `unix://` RPC socket
+/// in the temp dir instead of the configured path.
+pub fn test_addresses(cfg: &mut Config) {
+    fn port_zero(a: &str) -> String {
+        match a.rsplit_once(':') {
+            Some((host, _)) => format!("{host}:0"),
+            None => a.to_string(),
+        }
+    }
+    cfg.http.address = port_zero(&cfg.http.address);
+    if let Some(ssl) = cfg.http.ssl.as_mut() {
+        ssl.address = port_zero(&ssl.address);
+    }
+    if let Some(s) = cfg.status.as_mut() {
+        s.address = port_zero(&s.address);
+    }
+    if let Some(m) = cfg.metrics.as_mut() {
+        m.address = port_zero(&m.address);
+    }
+    if let Some(r) = cfg.rpc.as_mut() {
+        // Workers are told the RPC address (RR_RPC) before it is bound: pick
+        // a free port now.
+        let listen = match &r.addr {
+            crate::config::Listen::Tcp(a) => {
+                let host = a.rsplit_once(':').map_or("127.0.0.1", |(h, _)| h);
+                let port = std::net::TcpListener::bind((host, 0))
+                    .and_then(|l| l.local_addr())
+                    .map_or(0, |a| a.port());
+                format!("tcp://{host}:{port}")
+            }
+            crate::config::Listen::Unix(_) => format!(
+                "unix://{}",
+                std::env::temp_dir()
+                    .join(format!("rr-serve-test-{}.sock", std::process::id()))
+                    .display()
+            ),
+        };
+        if let Ok(addr) = crate::config::parse_dsn(&listen) {
+            r.addr = addr;
+            r.listen = listen.clone();
+            cfg.rpc_listen = Some(listen);
+        }
+    }
+}
+
 /// php.ini settings every worker thread starts with (before `-d` ones).
 pub fn base_ini() -> String {
     let mut ini = String::from(
@@ -643,9 +689,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
     let result = rt.block_on(async {
         let signals = Signals::register();
         // Bind first, so a busy port or a bad file fails before PHP workers start.
-        for w in &cfg.http.warnings {
-            tracing::warn!("config {}: {w}", cfg.file.display());
-        }
+        // (Config warnings were logged by main before this point.)
         let prepared = http::prepare(&cfg.http, inherited)
             .await
             .map_err(|e| anyhow!(e.describe(&cfg.file)))?;
@@ -757,15 +801,9 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
                 "[INFO] RoadRunner server started; version: {VERSION}, buildtime: rustrunner"
             );
         }
-        for w in &cfg.http.pool.warnings {
-            tracing::warn!("config {}: {w}", cfg.file.display());
-        }
         let _watcher =
             match &cfg.reload {
                 Some(r) => {
-                    for w in &r.warnings {
-                        tracing::warn!("config {}: {w}", cfg.file.display());
-                    }
                     let p = pool.clone();
                     Some(
                     crate::pool::watch::start(r.clone(), cfg.dir.clone(), move |files| {

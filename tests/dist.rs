@@ -371,7 +371,10 @@ fn dockerfile_healthcheck_runs_on_the_embedded_php() {
     let df = std::fs::read_to_string(root().join("Dockerfile")).unwrap();
     assert!(df.contains("FROM debian:bookworm-slim"), "final stage");
     assert!(df.contains("php:8.4-zts"), "PHP 8.4 ZTS source");
-    assert!(df.contains("\nUSER rr\n"), "non-root user");
+    assert!(
+        df.contains("\nUSER 10001:10001\n"),
+        "non-root user (rr, uid 10001)"
+    );
     assert!(df.contains("scripts/dist.sh"), "static-ish rr");
     let hc = df
         .split("\nHEALTHCHECK ")

@@ -129,15 +129,99 @@ fn config_errors_exit_1_and_name_file_and_key() {
 
 #[test]
 fn serve_test_flag_starts_workers_and_exits_0() {
-    let (a, _) = ops_app("servetest", 2, "jobs:\n  num_pollers: 1\n");
+    let (a, _) = ops_app("servetest", 2, "");
     let (code, out) = a.run(&["serve", "--test"], Duration::from_secs(60));
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("http server started"), "{out}");
-    assert!(out.contains("jobs: the plugin is not supported"), "{out}");
     // A worker that cannot start fails the test run.
     a.file("ops.php", "<?php exit(3);\n");
     let (code, out) = a.run(&["serve", "--test"], Duration::from_secs(60));
     assert_eq!(code, Some(1), "{out}");
+}
+
+/// `--test` rejects what a normal start only warns about, listing every
+/// problem with a suggestion where a known key is close, and starts nothing.
+#[test]
+fn serve_test_flag_lists_every_config_problem() {
+    let (a, _) = ops_app(
+        "servetest-bad",
+        1,
+        "jobs:\n  num_pollers: 1\nkv:\n  local:\n    driver: memory\nservice:\n  x:\n    command: sleep 1\nhtpp:\n  x: 1\n",
+    );
+    let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+    let yaml = yaml
+        .replace(
+            "    num_workers: 1\n",
+            "    num_workers: 1\n    max_job: 3\n    supervisor:\n      exec_ttl: 60\n      idle_tll: 10s\n",
+        )
+        .replace("  command: \"php ops.php\"\n", "  command: \"php ops.php\"\n  relay_timout: 60s\n")
+        .replace("logs:\n  level: debug\n", "logs:\n  level: debug\n  mod: development\n");
+    std::fs::write(a.dir.join(".rr.yaml"), yaml).unwrap();
+    let (code, out) = a.run(&["serve", "--test"], Duration::from_secs(60));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("9 config problem(s)"), "{out}");
+    for want in [
+        "jobs: the plugin is not supported",
+        "kv: the plugin is not supported",
+        "service: the plugin is not supported",
+        "htpp: unknown section, ignored (RoadRunner ignores it silently); did you mean \"http\"?",
+        "http.pool.max_job: unknown key, ignored; did you mean \"max_jobs\"?",
+        "http.pool.supervisor.idle_tll: unknown key",
+        "did you mean \"idle_ttl\"?",
+        "server.relay_timout: unknown key",
+        "did you mean \"relay_timeout\"?",
+        "logs.mod: unknown key",
+        "did you mean \"mode\"?",
+        "http.pool.supervisor.exec_ttl: the bare number 60 is a duration in nanoseconds for RoadRunner",
+        "you probably meant \"60s\"",
+    ] {
+        assert!(out.contains(want), "missing {want:?} in:\n{out}");
+    }
+    assert!(
+        !out.contains("http server started"),
+        "nothing starts: {out}"
+    );
+    assert!(out.contains("nothing was started"), "{out}");
+}
+
+/// `--test` next to a live server with the same config: no real port, no
+/// real RPC socket, no pid file; the live server keeps serving.
+#[test]
+fn serve_test_flag_runs_next_to_a_live_server() {
+    let (a, ports) = ops_app("servetest-live", 1, "");
+    let s = a.serve_with(&["-p"]);
+    let pid = std::fs::read_to_string(a.dir.join(".pid")).unwrap();
+    let (code, out) = a.run(&["serve", "--test", "-p"], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("http server started"), "{out}");
+    assert_eq!(s.get("/").status, 200, "{}", s.log());
+    assert_eq!(get_port(ports.status, "/health?plugin=http").status, 200);
+    assert_eq!(
+        std::fs::read_to_string(a.dir.join(".pid")).unwrap(),
+        pid,
+        "--test leaves the live server's pid file alone"
+    );
+}
+
+/// At a normal start, config warnings (pool and reload ones included) come
+/// before "http server started", with the suggestion.
+#[test]
+fn config_warnings_come_before_http_server_started() {
+    let (a, _) = ops_app("warn-order", 1, "");
+    let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml"))
+        .unwrap()
+        .replace(
+            "    num_workers: 1\n",
+            "    num_workers: 1\n    num_worker: 3\n",
+        );
+    std::fs::write(a.dir.join(".rr.yaml"), yaml).unwrap();
+    let s = a.serve();
+    let log = s.log();
+    let warn = log
+        .find("http.pool.num_worker: unknown key, ignored; did you mean \"num_workers\"?")
+        .unwrap_or_else(|| panic!("no warning: {log}"));
+    let started = log.find("http server started").unwrap();
+    assert!(warn < started, "{log}");
 }
 
 #[test]
@@ -620,4 +704,133 @@ fn rpc_adds_and_removes_workers() {
         "{}",
         s.log()
     );
+}
+
+const BINARY_WORKER: &str = r#"<?php
+require __DIR__ . '/autoload.php';
+$w = \Spiral\RoadRunner\Worker::create();
+$f = new \Nyholm\Psr7\Factory\Psr17Factory();
+$psr7 = new \Spiral\RoadRunner\Http\PSR7Worker($w, $f, $f, $f);
+while ($req = $psr7->waitRequest()) {
+    $psr7->respond(new \Nyholm\Psr7\Response(200, [], PHP_BINARY . ' ' . (ZEND_THREAD_SAFE ? 'zts' : 'nts') . ' ' . getmypid()));
+}
+"#;
+
+fn binary_app(name: &str, command: &str, server_extra: &str) -> App {
+    let a = App::new(
+        name,
+        &format!(
+            "version: \"3\"\nserver:\n  command: \"{command}\"\n{server_extra}http:\n  address: 127.0.0.1:{{port}}\n  pool:\n    num_workers: 1\nlogs:\n  level: debug\n"
+        ),
+    );
+    a.file("w.php", BINARY_WORKER);
+    a.file(
+        "autoload.php",
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/episodes/offline-autoload.php"
+        ))
+        .unwrap(),
+    );
+    a
+}
+
+/// `server.command: "/usr/bin/php8.2 w.php"` (or any PHP binary other than
+/// plain `php`) with thread workers: the embedded PHP serves, and a warning
+/// before "http server started" says so and names server.executor: process.
+#[test]
+fn command_naming_another_php_binary_warns_that_the_embedded_php_runs() {
+    let a = binary_app("otherphp", "/opt/nowhere/php8.2 w.php", "");
+    let s = a.serve();
+    let r = s.get("/");
+    assert_eq!(r.status, 200, "{}", s.log());
+    assert!(
+        r.text().contains(" zts "),
+        "the embedded (ZTS) PHP: {}",
+        r.text()
+    );
+    let log = s.log();
+    let warn = log
+        .find("server.command: \"/opt/nowhere/php8.2\": the workers run as threads on rustrunner's embedded PHP")
+        .unwrap_or_else(|| panic!("no warning: {log}"));
+    assert!(log.contains("set server.executor: process"), "{log}");
+    assert!(warn < log.find("http server started").unwrap(), "{log}");
+    // Plain `php`: no warning.
+    let b = binary_app("plainphp", "php w.php", "");
+    let s = b.serve();
+    assert_eq!(s.get("/").status, 200);
+    assert!(!s.log().contains("embedded PHP (the one"), "{}", s.log());
+}
+
+/// With `server.executor: process` the named binary itself runs the workers.
+#[test]
+fn command_naming_another_php_binary_runs_it_as_process_workers() {
+    let php = std::path::Path::new("/usr/bin/php8.2");
+    if !php.is_file() {
+        eprintln!("skipped: no /usr/bin/php8.2 (Debian's php8.2-cli)");
+        return;
+    }
+    let a = binary_app(
+        "otherphp-proc",
+        "/usr/bin/php8.2 w.php",
+        "  executor: process\n",
+    );
+    let s = a.serve();
+    let r = s.get("/");
+    assert_eq!(r.status, 200, "{}", s.log());
+    assert!(
+        r.text().starts_with("/usr/bin/php8.2 "),
+        "that binary serves: {}",
+        r.text()
+    );
+    assert!(!s.log().contains("embedded PHP (the one"), "{}", s.log());
+}
+
+/// The restart reasons /metrics exports are the ones its HELP text and the
+/// README name (RoadRunner's state names, not older ad-hoc labels).
+#[test]
+fn restart_reason_labels_match_help_and_readme() {
+    let (a, ports) = ops_app("reasons", 1, "");
+    let s = a.serve();
+    // One restart with a known reason.
+    let (code, out) = a.run(&["reset", "-s"], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(s.get("/").status, 200);
+    let m = get_port(ports.metrics, "/metrics").text();
+    let help = m
+        .lines()
+        .find(|l| l.starts_with("# HELP rr_http_worker_restarts"))
+        .unwrap_or_else(|| panic!("{m}"));
+    let list = help
+        .split_once('(')
+        .and_then(|(_, r)| r.split_once(')'))
+        .map(|(l, _)| l)
+        .unwrap_or_else(|| panic!("{help}"));
+    let reasons: Vec<&str> = list.split(", ").collect();
+    assert!(reasons.len() >= 10, "{help}");
+    for label in m
+        .lines()
+        .filter_map(|l| l.strip_prefix("rr_http_worker_restarts_total{reason=\""))
+        .filter_map(|l| l.split('"').next())
+    {
+        assert!(reasons.contains(&label), "{label} is not in {help}");
+    }
+    assert!(
+        m.contains("rr_http_worker_restarts_total{reason=\"reset\"}"),
+        "{m}"
+    );
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for r in &reasons {
+        assert!(
+            readme.contains(&format!("`{r}`")),
+            "README does not name `{r}`"
+        );
+    }
+    for stale in ["(max_jobs, reset, stop, exit, crash", "boot_failure"] {
+        assert!(
+            !readme.contains(stale) && !help.contains(stale),
+            "stale {stale:?}"
+        );
+    }
 }

@@ -15,17 +15,33 @@ const EPISODE: &str = concat!(
     "/episodes/1-symfony-integration"
 );
 
-fn copy_dir(src: &Path, dst: &Path) {
+/// What an app copy never takes: Symfony's `var/` (cache, logs, sessions of
+/// a manual run: a prod cache compiled elsewhere breaks the copy), Composer's
+/// `vendor/` (the offline vendor is copied in its place) and the episode's
+/// `.env.local*` files.
+fn skipped(name: &std::ffi::OsStr) -> bool {
+    let n = name.to_string_lossy();
+    n == "var" || n == "vendor" || n.starts_with(".env.local")
+}
+
+/// Copy `src` into `dst`; at the top level, leave out what `skipped` names.
+fn copy_app(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for e in std::fs::read_dir(src).unwrap().flatten() {
-        let from = e.path();
-        let to = dst.join(e.file_name());
-        if from.is_dir() {
-            copy_dir(&from, &to);
-        } else {
-            std::fs::copy(&from, &to)
-                .unwrap_or_else(|err| panic!("copy {}: {err}", from.display()));
+        if !skipped(&e.file_name()) {
+            copy_dir(&e.path(), &dst.join(e.file_name()));
         }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    if from.is_dir() {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap().flatten() {
+            copy_dir(&e.path(), &to.join(e.file_name()));
+        }
+    } else {
+        std::fs::copy(from, to).unwrap_or_else(|err| panic!("copy {}: {err}", from.display()));
     }
 }
 
@@ -43,7 +59,7 @@ fn symfony_app(name: &str, env: &str, pool: &str) -> App {
     let a = App::new(name, &yaml);
     let episode = Path::new(EPISODE);
     let ours = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
-    copy_dir(&episode.join("app"), &a.dir);
+    copy_app(&episode.join("app"), &a.dir);
     std::fs::rename(a.dir.join(".rr.yaml"), a.dir.join("episode.rr.yaml")).unwrap();
     std::fs::write(a.dir.join(".rr.yaml"), ours).unwrap();
     copy_dir(&episode.join("offline-vendor"), &a.dir.join("vendor"));
@@ -540,4 +556,51 @@ fn symfony_file_watcher_shows_changes() {
         );
         assert_eq!(message(&s), m, "{}", s.log());
     }
+}
+
+/// A manual run of the episode (`make serve-symfony`, `bin/console`) leaves
+/// a compiled cache in the episode's `var/`, with that folder's absolute
+/// paths; the tests' copies must not take it. Here the cache is planted in
+/// a stand-in episode folder and must not reach the copy.
+#[test]
+fn symfony_app_copy_leaves_out_var_vendor_and_local_env() {
+    let src = std::env::temp_dir().join(format!("rr-sf-copy-src-{}", free_port()));
+    let dst = std::env::temp_dir().join(format!("rr-sf-copy-dst-{}", free_port()));
+    let _ = std::fs::remove_dir_all(&src);
+    let _ = std::fs::remove_dir_all(&dst);
+    for f in [
+        "var/cache/prod/App_KernelProdContainer.php",
+        "var/log/prod.log",
+        "vendor/autoload.php",
+        ".env.local",
+        "src/Kernel.php",
+        "config/var/kept.yaml",
+        ".env",
+    ] {
+        let p = src.join(f);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, f).unwrap();
+    }
+    copy_app(&src, &dst);
+    assert!(!dst.join("var").exists(), "var/ is not copied");
+    assert!(!dst.join("vendor").exists(), "vendor/ is not copied");
+    assert!(!dst.join(".env.local").exists());
+    assert!(dst.join("src/Kernel.php").is_file());
+    assert!(dst.join(".env").is_file());
+    assert!(
+        dst.join("config/var/kept.yaml").is_file(),
+        "only the top-level var/ is left out"
+    );
+    let _ = std::fs::remove_dir_all(&src);
+    let _ = std::fs::remove_dir_all(&dst);
+}
+
+/// With the real episode (whatever its `var/` holds after a manual run): a
+/// test app starts without `var/` and serves.
+#[test]
+fn symfony_serves_after_a_manual_run_left_var_behind() {
+    let a = symfony_app("sf-novar", PROD, "    num_workers: 1\n");
+    assert!(!a.dir.join("var").exists(), "the copy starts without var/");
+    let s = a.serve();
+    assert_eq!(s.get("/test").status, 200, "{}", s.log());
 }

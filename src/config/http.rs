@@ -191,7 +191,10 @@ fn unknown_keys(v: &Value, path: &str, known: &[&str], warnings: &mut Vec<String
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("{k:?}"));
             if !known.contains(&k.as_str()) {
-                warnings.push(format!("{path}.{k}: unknown key (ignored)"));
+                warnings.push(format!(
+                    "{path}.{k}: unknown key (ignored){}",
+                    super::value::did_you_mean(&k, known)
+                ));
             }
         }
     }

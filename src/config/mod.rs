@@ -18,7 +18,7 @@ mod value;
 pub use http::HttpConfig;
 pub use logs::LogsConfig;
 #[allow(unused_imports)] // Listen is matched by rpc/
-pub use observe::{Listen, MetricsConfig, RpcConfig, StatusConfig};
+pub use observe::{parse_dsn, Listen, MetricsConfig, RpcConfig, StatusConfig};
 pub use pool::PoolConfig;
 pub use reload::ReloadConfig;
 pub use server::ServerConfig;
@@ -92,12 +92,40 @@ impl Warnings {
             if !known.contains(&k.as_str()) {
                 self.push(
                     &format!("{prefix}.{k}"),
-                    "unknown key, ignored (RoadRunner ignores it silently)",
+                    &format!(
+                        "unknown key, ignored (RoadRunner ignores it silently){}",
+                        value::did_you_mean(&k, known)
+                    ),
                 );
             }
         }
     }
 }
+
+/// Whether a warning is one `rr serve --test` fails on: an unknown key or
+/// section, a plugin, middleware or option that is not supported (so
+/// nothing of it runs), a value outside the accepted ones, a bare-number
+/// duration, half an ssl section. The others are notes (a key RoadRunner
+/// itself removed or ignores, a default kept).
+pub fn is_problem(warning: &str) -> bool {
+    [
+        "unknown key",
+        "unknown section",
+        "unknown version",
+        "not supported",
+        "does not exist",
+        "is not one of",
+        "bare number",
+        "HTTPS is off",
+    ]
+    .iter()
+    .any(|p| warning.contains(p))
+}
+
+/// The top-level sections rustrunner reads.
+const SECTIONS: &[&str] = &[
+    "version", "include", "server", "http", "logs", "rpc", "status", "metrics", "reload",
+];
 
 /// Top-level sections of RoadRunner plugins rustrunner does not implement.
 const OTHER_PLUGINS: &[&str] = &[
@@ -284,6 +312,7 @@ pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
     }
 
     let merged = serde_json::to_value(&root).unwrap_or(serde_json::Value::Null);
+    value::take_bare_durations();
     let cfg =
         from_value(&root, abs, dir, &mut warnings, merged).map_err(|(key, msg)| ConfigError {
             file: origins.file_of(&key).to_string(),
@@ -291,12 +320,50 @@ pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
             msg,
         })?;
     let mut cfg = cfg;
+    for (k, n) in value::take_bare_durations() {
+        warnings.push(&k, &value::bare_duration_warning(n));
+    }
+    // The sections' own warnings ("key: message"), so that every warning is
+    // known (and logged) before anything starts, and `--test` sees them all.
+    let mut more = std::mem::take(&mut cfg.http.warnings);
+    more.append(&mut cfg.http.pool.warnings);
+    if let Some(r) = cfg.reload.as_mut() {
+        more.append(&mut r.warnings);
+    }
+    for w in more {
+        let (k, m) = w.split_once(": ").unwrap_or(("http", w.as_str()));
+        warnings.push(k, m);
+    }
     cfg.warnings = warnings
         .0
         .into_iter()
         .map(|(k, m)| format!("config warning in {}: {k}: {m}", origins.file_of(&k)))
         .collect();
     Ok(cfg)
+}
+
+/// A `server.command` that names a PHP binary other than plain `php`
+/// (`/usr/bin/php`, `php8.2`, ...) while the workers will be threads: they
+/// run on the embedded PHP, not on that binary. Say so, and how to run it.
+fn other_php_binary(server: &ServerConfig) -> Option<String> {
+    let first = server.command.first()?;
+    let base = Path::new(first).file_name()?.to_str()?;
+    let php_like = base == "php"
+        || base.starts_with("php8")
+        || base.starts_with("php7")
+        || base.starts_with("php-");
+    let threads = match server.executor.as_deref() {
+        Some(e) => e != "process",
+        None => server.relay == "pipes",
+    };
+    (php_like && first != "php" && threads).then(|| {
+        format!(
+            "{first:?}: the workers run as threads on rustrunner's embedded PHP (the one \
+             `rr php-cli -v` shows), not on {first}; its php.ini and extensions do not apply. \
+             To run {first} itself as php-cli process workers, set server.executor: process; \
+             to silence this, write `php` instead"
+        )
+    })
 }
 
 pub(crate) type KeyResult<T> = Result<T, (String, String)>;
@@ -310,9 +377,7 @@ fn from_value(
 ) -> KeyResult<Config> {
     for k in value::keys(root) {
         match k.as_str() {
-            "version" | "include" | "server" | "http" | "logs" | "rpc" | "status" | "metrics" => {}
-            // Owned by the pool (file watcher); parsed there when it lands.
-            "reload" => {}
+            name if SECTIONS.contains(&name) => {}
             "envfile" => warn.push(
                 "envfile",
                 "ignored: RoadRunner reads it only with -e; use --dotenv FILE or DOTENV_PATH",
@@ -324,11 +389,14 @@ fn from_value(
             ),
             name if OTHER_PLUGINS.contains(&name) => warn.push(
                 name,
-                "the plugin is not supported by rustrunner; section ignored",
+                "the plugin is not supported by rustrunner; section ignored (nothing of it runs)",
             ),
             _ => warn.push(
                 &k,
-                "unknown section, ignored (RoadRunner ignores it silently)",
+                &format!(
+                    "unknown section, ignored (RoadRunner ignores it silently){}",
+                    value::did_you_mean(&k, SECTIONS)
+                ),
             ),
         }
     }
@@ -340,6 +408,9 @@ fn from_value(
     // every worker runs.
     if let Some(cmd) = &http.pool.command {
         server.command = cmd.clone();
+    }
+    if let Some(w) = other_php_binary(&server) {
+        warn.push("server.command", &w);
     }
     let logs = logs::parse(root, warn)?;
     let (rpc, rpc_listen) = observe::parse_rpc(root, warn)?;

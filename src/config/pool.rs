@@ -136,18 +136,11 @@ pub fn parse(p: Option<&Value>, prefix: &str) -> KeyResult<PoolConfig> {
         }
         for (k, _) in s.as_mapping().into_iter().flatten() {
             let k = k.as_str().unwrap_or_default();
-            if ![
-                "watch_tick",
-                "ttl",
-                "idle_ttl",
-                "exec_ttl",
-                "max_worker_memory",
-            ]
-            .contains(&k)
-            {
+            if !SUPERVISOR_KEYS.contains(&k) {
                 pool.warnings.push(format!(
-                    "{}: unknown key, ignored (known: watch_tick, ttl, idle_ttl, exec_ttl, max_worker_memory)",
-                    sk(k)
+                    "{}: unknown key, ignored (known: watch_tick, ttl, idle_ttl, exec_ttl, max_worker_memory){}",
+                    sk(k),
+                    super::value::did_you_mean(k, SUPERVISOR_KEYS)
                 ));
             }
         }
@@ -155,24 +148,14 @@ pub fn parse(p: Option<&Value>, prefix: &str) -> KeyResult<PoolConfig> {
     }
     for (k, _) in p.as_mapping().into_iter().flatten() {
         let k = k.as_str().unwrap_or_default();
-        if ![
-            "num_workers",
-            "max_jobs",
-            "max_queue_size",
-            "allocate_timeout",
-            "destroy_timeout",
-            "reset_timeout",
-            "stream_timeout",
-            "debug",
-            "supervisor",
-            "command",
-        ]
-        .contains(&k)
-        {
+        if !POOL_KEYS.contains(&k) {
             let why = if k == "dynamic_allocator" {
-                "not supported yet, ignored"
+                "not supported yet, ignored".to_string()
             } else {
-                "unknown key, ignored"
+                format!(
+                    "unknown key, ignored{}",
+                    super::value::did_you_mean(k, POOL_KEYS)
+                )
             };
             pool.warnings.push(format!("{}: {why}", key(k)));
         }
@@ -185,3 +168,24 @@ pub fn parse(p: Option<&Value>, prefix: &str) -> KeyResult<PoolConfig> {
     }
     Ok(pool)
 }
+
+const SUPERVISOR_KEYS: &[&str] = &[
+    "watch_tick",
+    "ttl",
+    "idle_ttl",
+    "exec_ttl",
+    "max_worker_memory",
+];
+
+const POOL_KEYS: &[&str] = &[
+    "num_workers",
+    "max_jobs",
+    "max_queue_size",
+    "allocate_timeout",
+    "destroy_timeout",
+    "reset_timeout",
+    "stream_timeout",
+    "debug",
+    "supervisor",
+    "command",
+];

@@ -233,7 +233,37 @@ pub fn as_bool(v: &Value, key: &str) -> Result<bool, (String, String)> {
     }
 }
 
+thread_local! {
+    /// Bare-number durations seen by `as_duration` on this thread: (key,
+    /// number). `config::load` turns them into warnings.
+    static BARE_DURATIONS: std::cell::RefCell<Vec<(String, u64)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The bare-number durations read since the last call (see `as_duration`).
+pub fn take_bare_durations() -> Vec<(String, u64)> {
+    BARE_DURATIONS.with(|b| std::mem::take(&mut *b.borrow_mut()))
+}
+
+/// The warning for a bare-number duration: RoadRunner (Go's time.Duration)
+/// reads `60` as 60 nanoseconds, and so does rustrunner; the user almost
+/// always meant seconds.
+pub fn bare_duration_warning(n: u64) -> String {
+    format!(
+        "the bare number {n} is a duration in nanoseconds for RoadRunner (Go's time.Duration), \
+         and rustrunner reads it the same way ({n}ns); you probably meant \"{n}s\": write the unit"
+    )
+}
+
 pub fn as_duration(v: &Value, key: &str) -> Result<Duration, (String, String)> {
+    let bare = match v {
+        Value::Number(n) => n.as_u64(),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    };
+    if let Some(n) = bare.filter(|&n| n > 0) {
+        BARE_DURATIONS.with(|b| b.borrow_mut().push((key.to_string(), n)));
+    }
     match v {
         // A bare integer is nanoseconds, as Go's time.Duration decodes it.
         Value::Number(n) => n.as_u64().map(Duration::from_nanos).ok_or_else(|| {
@@ -248,6 +278,59 @@ pub fn as_duration(v: &Value, key: &str) -> Result<Duration, (String, String)> {
             format!("expected a duration like 60s, got {}", describe(other)),
         )),
     }
+}
+
+/// Edit distance between two short strings, in characters: insertions,
+/// deletions, substitutions and swaps of two neighbours (optimal string
+/// alignment), so `rcp` is one edit from `rpc`.
+#[allow(clippy::needless_range_loop)] // the recurrence reads d[i-2][j-2]
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// The known key closest to `key` when it is close enough to be a typo
+/// (at most one edit for short keys, two from 6 characters, three from 12).
+pub fn closest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let key = key.to_ascii_lowercase();
+    let limit = match key.chars().count() {
+        0..=5 => 1,
+        6..=11 => 2,
+        _ => 3,
+    };
+    known
+        .iter()
+        .map(|k| (edit_distance(&key, k), *k))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// `; did you mean "x"?` when a known key is close to `key`, else "".
+pub fn did_you_mean(key: &str, known: &[&str]) -> String {
+    closest(key, known)
+        .map(|k| format!("; did you mean {k:?}?"))
+        .unwrap_or_default()
 }
 
 /// Go duration syntax: `300ms`, `1.5h`, `2h45m`, `10s`; a bare integer is ns.
@@ -295,6 +378,34 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known = ["num_workers", "max_jobs", "exec_ttl", "ttl", "http", "rpc"];
+        assert_eq!(closest("num_worker", &known), Some("num_workers"));
+        assert_eq!(closest("exec_tl", &known), Some("exec_ttl"));
+        assert_eq!(closest("Max_Jobs", &known), Some("max_jobs"));
+        assert_eq!(closest("htpp", &known), Some("http"));
+        assert_eq!(closest("hxxp", &known), None, "two edits on a short key");
+        assert_eq!(closest("htp", &known), Some("http"));
+        assert_eq!(closest("completely_else", &known), None);
+        assert_eq!(did_you_mean("rcp", &known), "; did you mean \"rpc\"?");
+        assert_eq!(did_you_mean("zzz", &known), "");
+    }
+
+    #[test]
+    fn bare_durations_are_recorded() {
+        take_bare_durations();
+        as_duration(&Value::Number(60.into()), "a.exec_ttl").unwrap();
+        as_duration(&Value::String("30".into()), "a.ttl").unwrap();
+        as_duration(&Value::Number(0.into()), "a.off").unwrap();
+        as_duration(&Value::String("60s".into()), "a.ok").unwrap();
+        assert_eq!(
+            take_bare_durations(),
+            vec![("a.exec_ttl".to_string(), 60), ("a.ttl".to_string(), 30)]
+        );
+        assert!(bare_duration_warning(60).contains("\"60s\""));
+    }
 
     #[test]
     fn durations() {

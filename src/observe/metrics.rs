@@ -134,7 +134,14 @@ pub fn install() -> Arc<Metrics> {
             );
             registry.register(
                 "rr_http_worker_restarts",
-                "Worker restarts by reason (max_jobs, reset, stop, exit, crash, protocol, boot_failure, ...)",
+                format!(
+                    "Worker restarts by reason ({})",
+                    crate::pool::state::REASONS
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 m.restarts.clone(),
             );
             Arc::new(Metrics { registry, ..m })
