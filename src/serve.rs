@@ -484,6 +484,176 @@ pub fn worker_env(cfg: &Config) -> Vec<(String, String)> {
     env
 }
 
+/// Thread workers: check the script and the user's access, install the
+/// server's PHP library, put the worker environment into the process's (for
+/// the programs workers start), and start PHP, still single-threaded.
+fn thread_spec(
+    cfg: &Config,
+    cmd: PhpCommand,
+    run_as: Option<&RunAs>,
+) -> Result<(WorkerSpec, Engine)> {
+    if cfg.server.relay != "pipes" {
+        bail!(
+            "config error in {}: server.relay: thread workers talk through memory; \
+             {:?} needs server.executor: process",
+            cfg.file.display(),
+            cfg.server.relay
+        );
+    }
+    let script_path = cfg.dir.join(&cmd.script);
+    if !script_path.is_file() {
+        bail!(
+            "worker failed to start: Could not open input file: {}",
+            cmd.script
+        );
+    }
+    let lib =
+        phplib::install(run_as.is_some()).context("cannot install the server's PHP library")?;
+    if let Some(who) = run_as {
+        user_can(cfg, who, &cfg.dir, Need::ReadDir)?;
+        user_can(cfg, who, &script_path, Need::Read)?;
+        user_can(cfg, who, &lib, Need::ReadDir)?;
+    }
+    let mut ini = base_ini();
+    for (k, v) in &cmd.ini {
+        ini.push_str(&format!("{k}={v}\n"));
+    }
+    let opts = crate::php::StartOptions {
+        executable: php_binary(),
+        no_ini: cmd.no_ini,
+        ini_path: cmd.ini_path.clone(),
+        worker_functions: true,
+        memory_ceiling: crate::limits::memory_ceiling(
+            cfg.http.pool.num_workers,
+            cfg.http.pool.supervisor.max_worker_memory,
+        ),
+    };
+    if let Some(who) = run_as {
+        // PHP starts as root, as php-fpm's master does (extensions load
+        // and start up), and the server drops root before any request
+        // code runs. opcache.preload is app code: PHP runs it in a child
+        // switched to this user when preload_user is set (also for the
+        // "cli" SAPI name, which PHP >= 8.3 would otherwise let run it
+        // as root).
+        ini.push_str(&format!("opcache.preload_user={}\n", who.name));
+    }
+    let env = worker_env(cfg);
+    // Programs a worker starts with the default environment (exec(),
+    // proc_open() without $env) inherit the process environment, not
+    // the worker's virtual one: give it the worker variables, as
+    // RoadRunner's php-cli processes have them (review-core M8). The
+    // process is still single-threaded here.
+    for (k, v) in &env {
+        if std::env::var_os(k).map_or(true, |cur| cur != v.as_str()) {
+            std::env::set_var(k, v);
+        }
+    }
+    let engine =
+        Engine::start_with(&ini, &opts).map_err(|e| anyhow!("PHP failed to start: {e}"))?;
+    tracing::debug!(php = %Engine::version(), "PHP engine started");
+    let mut argv = vec![cmd.script.clone()];
+    argv.extend(cmd.args.iter().cloned());
+    let spec = WorkerSpec {
+        script: cmd.script.clone(),
+        argv,
+        bootstrap: Some(lib.join("bootstrap.php").to_string_lossy().into_owned()),
+        env,
+        process: None,
+    };
+    Ok((spec, engine))
+}
+
+/// RPC, status and metrics listeners, bound before PHP workers start (so a
+/// busy port fails the start). In a cell, the supervisor serves RPC and
+/// metrics (asking every cell over its private RPC socket) and cell 0 serves
+/// status.
+struct SideListeners {
+    rpc: Option<rpc::Listener>,
+    status: Option<tokio::net::TcpListener>,
+    metrics: Option<tokio::net::TcpListener>,
+}
+
+impl SideListeners {
+    async fn bind(cfg: &Config, cell: Option<usize>) -> Result<SideListeners> {
+        let rpc = match (crate::cells::internal_rpc(), cfg.rpc.as_ref()) {
+            (Some(internal), _) => Some(
+                rpc::Listener::bind(&internal)
+                    .await
+                    .map_err(|e| anyhow!("cell: cannot listen on its RPC socket: {e}"))?,
+            ),
+            (None, Some(r)) => Some(
+                rpc::Listener::bind(&r.addr)
+                    .await
+                    .map_err(|e| anyhow!("rpc: cannot listen on {}: {e}", r.listen))?,
+            ),
+            (None, None) => None,
+        };
+        let tcp = |what: &'static str, address: &str| {
+            let address = address.to_string();
+            async move {
+                tokio::net::TcpListener::bind(&address)
+                    .await
+                    .map_err(|e| anyhow!("{what}: cannot listen on {address}: {e}"))
+            }
+        };
+        let status = match cfg
+            .status
+            .as_ref()
+            .filter(|_| cell.map_or(true, |i| i == 0))
+        {
+            Some(s) => Some(tcp("status", &s.address).await?),
+            None => None,
+        };
+        let metrics = match cfg.metrics.as_ref().filter(|_| cell.is_none()) {
+            Some(m) => Some(tcp("metrics", &m.address).await?),
+            None => None,
+        };
+        Ok(SideListeners {
+            rpc,
+            status,
+            metrics,
+        })
+    }
+
+    fn start_rpc(&mut self, cfg: &Config, rt: &Arc<Runtime>) -> Vec<tokio::task::JoinHandle<()>> {
+        let Some(l) = self.rpc.take() else {
+            return Vec::new();
+        };
+        tracing::info!(target: "rr::rpc", listen = %cfg.rpc.as_ref().map(|r| r.listen.as_str()).unwrap_or("(cell)"), "rpc server started");
+        vec![tokio::spawn(rpc::serve(l, rt.clone()))]
+    }
+
+    fn start_status_and_metrics(
+        self,
+        cfg: &Config,
+        rt: &Arc<Runtime>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let mut tasks = Vec::new();
+        if let (Some(l), Some(s)) = (self.status, &cfg.status) {
+            let r = rt.clone();
+            tasks.push(tokio::spawn(observe::serve_plain(
+                l,
+                s.check_timeout,
+                Arc::new(move |path: &str, q: Option<&str>| observe::status::handle(&r, path, q)),
+            )));
+            tracing::info!(target: "rr::observe::status", address = %s.address, "status server started");
+        }
+        if let (Some(l), Some(m)) = (self.metrics, &cfg.metrics) {
+            let metrics = observe::metrics::install();
+            let r = rt.clone();
+            tasks.push(tokio::spawn(observe::serve_plain(
+                l,
+                std::time::Duration::from_secs(120),
+                Arc::new(move |_: &str, _: Option<&str>| {
+                    observe::plain(200, observe::metrics::CONTENT_TYPE, metrics.render(&r))
+                }),
+            )));
+            tracing::info!(target: "rr::observe::metrics", address = %m.address, "metrics server started");
+        }
+        tasks
+    }
+}
+
 /// How `rr serve` was asked to run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Options {
@@ -594,13 +764,8 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
         Some(_) => Some(crate::cells::inherited_listener()?),
         None => None,
     };
-    // In a cell, the supervisor serves RPC and metrics (from every cell,
-    // through each cell's internal RPC socket) and cell 0 serves status.
-    let side_services = cell.map_or(true, |i| i == 0);
-    let cell_rpc = crate::cells::internal_rpc();
-    let mut engine = None;
-    let spec = if process {
-        process_spec(&cfg, php_cmd.is_ok(), run_as.as_ref())?
+    let (spec, engine) = if process {
+        (process_spec(&cfg, php_cmd.is_ok(), run_as.as_ref())?, None)
     } else {
         let cmd = php_cmd.map_err(|m| {
             anyhow!(
@@ -608,74 +773,8 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
                 cfg.file.display()
             )
         })?;
-        if cfg.server.relay != "pipes" {
-            bail!(
-                "config error in {}: server.relay: thread workers talk through memory; \
-                 {:?} needs server.executor: process",
-                cfg.file.display(),
-                cfg.server.relay
-            );
-        }
-        let script_path = cfg.dir.join(&cmd.script);
-        if !script_path.is_file() {
-            bail!(
-                "worker failed to start: Could not open input file: {}",
-                cmd.script
-            );
-        }
-        let lib =
-            phplib::install(run_as.is_some()).context("cannot install the server's PHP library")?;
-        if let Some(who) = &run_as {
-            user_can(&cfg, who, &cfg.dir, Need::ReadDir)?;
-            user_can(&cfg, who, &script_path, Need::Read)?;
-            user_can(&cfg, who, &lib, Need::ReadDir)?;
-        }
-        let mut ini = base_ini();
-        for (k, v) in &cmd.ini {
-            ini.push_str(&format!("{k}={v}\n"));
-        }
-        let opts = crate::php::StartOptions {
-            executable: php_binary(),
-            no_ini: cmd.no_ini,
-            ini_path: cmd.ini_path.clone(),
-            worker_functions: true,
-            memory_ceiling: crate::limits::memory_ceiling(
-                cfg.http.pool.num_workers,
-                cfg.http.pool.supervisor.max_worker_memory,
-            ),
-        };
-        if let Some(who) = &run_as {
-            // PHP starts as root, as php-fpm's master does (extensions load
-            // and start up), and the server drops root before any request
-            // code runs. opcache.preload is app code: PHP runs it in a child
-            // switched to this user when preload_user is set (also for the
-            // "cli" SAPI name, which PHP >= 8.3 would otherwise let run it
-            // as root).
-            ini.push_str(&format!("opcache.preload_user={}\n", who.name));
-        }
-        let env = worker_env(&cfg);
-        // Programs a worker starts with the default environment (exec(),
-        // proc_open() without $env) inherit the process environment, not
-        // the worker's virtual one: give it the worker variables, as
-        // RoadRunner's php-cli processes have them (review-core M8). The
-        // process is still single-threaded here.
-        for (k, v) in &env {
-            if std::env::var_os(k).map_or(true, |cur| cur != v.as_str()) {
-                std::env::set_var(k, v);
-            }
-        }
-        engine =
-            Some(Engine::start_with(&ini, &opts).map_err(|e| anyhow!("PHP failed to start: {e}"))?);
-        tracing::debug!(php = %Engine::version(), "PHP engine started");
-        let mut argv = vec![cmd.script.clone()];
-        argv.extend(cmd.args.iter().cloned());
-        WorkerSpec {
-            script: cmd.script.clone(),
-            argv,
-            bootstrap: Some(lib.join("bootstrap.php").to_string_lossy().into_owned()),
-            env,
-            process: None,
-        }
+        let (spec, engine) = thread_spec(&cfg, cmd, run_as.as_ref())?;
+        (spec, Some(engine))
     };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -694,35 +793,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             .await
             .map_err(|e| anyhow!(e.describe(&cfg.file)))?;
         let addresses = prepared.addresses();
-        let rpc_listener = match (&cell_rpc, cfg.rpc.as_ref()) {
-            (Some(internal), _) => Some(
-                rpc::Listener::bind(internal)
-                    .await
-                    .map_err(|e| anyhow!("cell: cannot listen on its RPC socket: {e}"))?,
-            ),
-            (None, Some(r)) => Some(
-                rpc::Listener::bind(&r.addr)
-                    .await
-                    .map_err(|e| anyhow!("rpc: cannot listen on {}: {e}", r.listen))?,
-            ),
-            (None, None) => None,
-        };
-        let status_listener = match cfg.status.as_ref().filter(|_| side_services) {
-            Some(s) => Some(
-                tokio::net::TcpListener::bind(&s.address)
-                    .await
-                    .map_err(|e| anyhow!("status: cannot listen on {}: {e}", s.address))?,
-            ),
-            None => None,
-        };
-        let metrics_listener = match cfg.metrics.as_ref().filter(|_| cell.is_none()) {
-            Some(m) => Some(
-                tokio::net::TcpListener::bind(&m.address)
-                    .await
-                    .map_err(|e| anyhow!("metrics: cannot listen on {}: {e}", m.address))?,
-            ),
-            None => None,
-        };
+        let mut side = SideListeners::bind(&cfg, cell).await?;
         if cell.is_none() {
             let c = cfg.clone();
             let who = on_init_as.clone();
@@ -753,13 +824,9 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             stopping: AtomicBool::new(false),
             started: std::time::Instant::now(),
         });
-        let mut side_tasks = Vec::new();
-        if let Some(l) = rpc_listener {
-            side_tasks.push(tokio::spawn(rpc::serve(l, runtime.clone())));
-            tracing::info!(target: "rr::rpc", listen = %cfg.rpc.as_ref().map(|r| r.listen.as_str()).unwrap_or(""), "rpc server started");
-        }
         // RPC answers while the workers boot: a worker may call it before
         // its loop (the Symfony bundle declares its metrics so).
+        let mut side_tasks = side.start_rpc(&cfg, &runtime);
         {
             let p = pool.clone();
             tokio::task::spawn_blocking(move || p.wait_booted())
@@ -767,29 +834,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
                 .map_err(|e| anyhow!("pool start panicked: {e}"))?
                 .map_err(|e| anyhow!("{e}"))?;
         }
-        if let (Some(l), Some(s)) = (status_listener, &cfg.status) {
-            let r = runtime.clone();
-            side_tasks.push(tokio::spawn(observe::serve_plain(
-                l,
-                s.check_timeout,
-                Arc::new(move |path: &str, q: Option<&str>| {
-                    observe::status::handle(&r, path, q)
-                }),
-            )));
-            tracing::info!(target: "rr::observe::status", address = %s.address, "status server started");
-        }
-        if let (Some(l), Some(m)) = (metrics_listener, &cfg.metrics) {
-            let metrics = observe::metrics::install();
-            let r = runtime.clone();
-            side_tasks.push(tokio::spawn(observe::serve_plain(
-                l,
-                std::time::Duration::from_secs(120),
-                Arc::new(move |_: &str, _: Option<&str>| {
-                    observe::plain(200, observe::metrics::CONTENT_TYPE, metrics.render(&r))
-                }),
-            )));
-            tracing::info!(target: "rr::observe::metrics", address = %m.address, "metrics server started");
-        }
+        side_tasks.extend(side.start_status_and_metrics(&cfg, &runtime));
         tracing::info!(
             address = %addresses,
             workers = cfg.http.pool.num_workers,
@@ -797,9 +842,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             "http server started"
         );
         if !opts.silent && !opts.test {
-            println!(
-                "[INFO] RoadRunner server started; version: {VERSION}, buildtime: rustrunner"
-            );
+            println!("[INFO] RoadRunner server started; version: {VERSION}, buildtime: rustrunner");
         }
         let _watcher =
             match &cfg.reload {

@@ -392,18 +392,21 @@ fn a_thread_stuck_in_c_is_answered_and_replaced() {
     let s = a.serve();
     let first = ok(&s, "/").header("X-Worker").unwrap().to_string();
     let t = Instant::now();
-    let r = s.get("/hash?cost=17");
+    // Cost 18 keeps a core busy for about 12 s (more on a loaded machine):
+    // the bounds below are far from it, loose enough for a busy CI machine.
+    let r = s.get("/hash?cost=18");
     let answered = t.elapsed();
     assert_eq!(r.status, 500, "{}", r.text());
     assert!(
-        answered < Duration::from_secs(5),
+        answered < Duration::from_secs(6),
         "answered after {answered:?}, exec_ttl is 1 s"
     );
-    // The only worker is stuck: its replacement serves at once.
+    // The only worker is stuck: its replacement serves long before the call
+    // could return.
     let t = Instant::now();
     let r = ok(&s, "/");
     assert_ne!(r.header("X-Worker"), Some(first.as_str()));
-    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
     assert!(
         s.log().contains("stuck in a call past exec_ttl"),
         "{}",
@@ -411,7 +414,7 @@ fn a_thread_stuck_in_c_is_answered_and_replaced() {
     );
     // The stuck thread's call returns; the thread ends, nothing else happens.
     assert!(
-        s.wait_log("a stuck worker's call returned", Duration::from_secs(120)),
+        s.wait_log("a stuck worker's call returned", Duration::from_secs(240)),
         "{}",
         s.log()
     );
