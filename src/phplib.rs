@@ -29,12 +29,7 @@ pub fn install(shared: bool) -> std::io::Result<PathBuf> {
     let mut root = base.join(format!("rustrunner-{uid}"));
     if let Err(e) = create_private_dir(&root) {
         let alt = (0..8)
-            .map(|_| {
-                base.join(format!(
-                    "rustrunner-{uid}-{:08x}",
-                    crate::user::random_u32()
-                ))
-            })
+            .map(|_| base.join(format!("rustrunner-{uid}-{:08x}", fastrand::u32(..))))
             .find(|alt| !alt.exists() && create_private_dir(alt).is_ok())
             .ok_or(e)?;
         tracing::warn!(

@@ -435,7 +435,7 @@ fn default_uploads_dir(owner: (u32, u32)) -> Result<(std::path::PathBuf, std::os
         let alt = base.join(format!(
             "rustrunner-uploads-{}-{:08x}",
             owner.0,
-            user::random_u32()
+            fastrand::u32(..)
         ));
         if alt.exists() {
             continue;

@@ -322,11 +322,6 @@ pub fn open_dir(dir: &Path) -> Result<std::os::fd::OwnedFd, String> {
     .map_err(|e| format!("cannot open {}: {e}", dir.display()))
 }
 
-/// A hard-to-guess number for fresh directory names.
-pub fn random_u32() -> u32 {
-    crate::http::random_u64() as u32
-}
-
 /// The uid and primary gid this process runs as.
 pub fn current() -> (u32, u32) {
     (

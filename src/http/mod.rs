@@ -19,7 +19,6 @@ mod sanity;
 mod static_files;
 mod tls;
 mod uploads;
-pub(crate) use uploads::random_u64;
 
 use crate::config::HttpConfig;
 use crate::pool::events::{self, EventReceiver};

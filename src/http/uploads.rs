@@ -182,7 +182,9 @@ async fn create_temp(
     let mut tries = 0;
     while tries < 16 {
         tries += 1;
-        let name = format!("upload{}", random_u64() % 10_000_000_000);
+        // (Names need only be unlikely to clash: O_EXCL|O_NOFOLLOW below
+        // makes a guessed one harmless.)
+        let name = format!("upload{}", fastrand::u64(..10_000_000_000));
         let path = dir.join(&name);
         let opened = match &dir_fd {
             // Relative to the dir opened at start: a swap of its path (or of
@@ -236,20 +238,6 @@ async fn create_temp(
         }
     }
     Err(std::io::Error::other("no free temporary file name"))
-}
-
-/// A hard-to-guess number (randomly keyed SipHash of the time) for fresh
-/// file and directory names.
-pub(crate) fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos(),
-    );
-    h.finish()
 }
 
 /// The uploads dir again, private as at start: created 0700 (given to

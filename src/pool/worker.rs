@@ -699,15 +699,8 @@ fn jitter(max_jobs: u64) -> u64 {
     if max_jobs == 0 {
         return 0;
     }
-    let p = (rand_u64() % 15) as u128;
+    let p = fastrand::u128(0..15);
     max_jobs + ((max_jobs as u128 * p) / 100) as u64
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    h.finish()
 }
 
 impl Host for WorkerHost {
