@@ -6,9 +6,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 EPISODE0 := episodes/0-first-contact/app
 EPISODE1 := episodes/1-symfony-integration/app
+EPISODE2 := episodes/2-database/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps test-deps php php-static build release dist serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
+.PHONY: all deps test-deps php php-static build release dist serve serve-symfony serve-db episode2-vendor test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
 
 all: build
 
@@ -92,6 +93,25 @@ episode1-vendor: deps
 	  mkdir -p $(EPISODE1)/vendor && cp episodes/1-symfony-integration/offline-vendor/*.php $(EPISODE1)/vendor/ && \
 	  echo "make: $(EPISODE1)/vendor = offline autoloaders (Debian's Symfony 5.4 + rustrunner's Symfony runner)"; \
 	fi
+
+# Episode 2 without Packagist: Debian's nyholm/psr7 and Doctrine DBAL 3.6
+# (php-doctrine-dbal). With network access, `composer install` in $(EPISODE2)
+# gives the real packages instead.
+episode2-vendor: deps
+	@dpkg-query -W -f='$${Status}' php-doctrine-dbal 2>/dev/null | grep -q "install ok installed" || { \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends php-doctrine-dbal; }
+	@if [ ! -f $(EPISODE2)/vendor/autoload.php ]; then \
+	  mkdir -p $(EPISODE2)/vendor && cp episodes/offline-autoload.php $(EPISODE2)/vendor/offline-autoload.php && \
+	  cp episodes/2-database/offline-vendor/autoload.php $(EPISODE2)/vendor/autoload.php && \
+	  echo "make: $(EPISODE2)/vendor = offline autoloader (Debian's nyholm/psr7 + Doctrine DBAL + rustrunner worker API)"; \
+	fi
+
+# Episode 2 (notes API on PostgreSQL) on :8080, against a temporary local
+# PostgreSQL (scripts/local-postgres.sh: stopped and removed on Ctrl-C).
+# PG_PORT=5433 picks its port (default: a free one).
+serve-db: release episode2-vendor test-deps
+	scripts/local-postgres.sh $(if $(PG_PORT),-p $(PG_PORT)) -- ./target/release/rr serve -w $(EPISODE2)
 
 # Episode 1 (Symfony), production config, on :8080.
 serve-symfony: release episode1-vendor
