@@ -2,7 +2,10 @@
 //! real binary with its offline vendor (Debian's nyholm/psr7 and Doctrine
 //! DBAL), against a real temporary PostgreSQL (tests/common/servers.rs), with
 //! 8 workers and 16 concurrent clients, on thread workers and on
-//! `server.executor: process`.
+//! `server.executor: process`: persistence across requests and workers, one
+//! PostgreSQL backend per worker, a rolled-back transaction, constraint
+//! violations (409/422) with the workers staying alive, and a database
+//! restart (503, then the same workers again).
 
 mod common;
 #[path = "common/servers.rs"]
@@ -98,7 +101,7 @@ fn run_episode(name: &str, process: bool) {
         eprintln!("SKIPPED: postgresql or php-doctrine-dbal missing (make test installs them)");
         return;
     }
-    let pg = Postgres::start();
+    let mut pg = Postgres::start();
     let url = format!("pgsql://postgres@127.0.0.1:{}/postgres", pg.port);
     let a = episode_app(name, process);
     let s = a.serve_env(&[], &[("DATABASE_URL", url.as_str())]);
@@ -232,6 +235,39 @@ fn run_episode(name: &str, process: bool) {
     for st in hammer(16, |_| s.get(&format!("/notes/{id}")).status) {
         assert_eq!(st, 404);
     }
+
+    // The database restarted: 503 while it is down (the worker lives on),
+    // then the same workers reconnect by themselves.
+    pg.stop_server();
+    for st in hammer(32, |_| s.get("/notes?limit=1").status) {
+        assert_eq!(st, 503);
+    }
+    pg.start_server();
+    let start = Instant::now();
+    let mut back: HashSet<String> = HashSet::new();
+    while back.len() < all.len() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "after the restart only {back:?} of {all:?} served"
+        );
+        for (st, w) in hammer(32, |_| {
+            let r = s.get("/notes?limit=1");
+            (r.status, worker_of(&r))
+        }) {
+            if st == 200 {
+                back.insert(w);
+            }
+        }
+    }
+    assert!(
+        back.is_subset(&all),
+        "workers were replaced: {back:?} vs {all:?}"
+    );
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM notes"),
+        (NOTES - 1).to_string()
+    );
+
     let log = s.log();
     assert!(!log.contains("PHP Fatal"), "{log}");
 }

@@ -176,9 +176,20 @@ function handle(Connection $db, ServerRequestInterface $request, array $me): arr
  * fault (409 for a duplicate, 422 for another constraint or bad data) or
  * the database being unavailable (503); anything else is a 500.
  */
-function db_status(DriverException $e): int
+function db_status(Connection $db, DriverException $e): int
 {
     $state = (string) $e->getSQLState();
+    // pdo_pgsql reports a connection the server dropped (a restart, an
+    // idle timeout, pg_terminate_backend) as HY000, "General error: 7",
+    // without the server's SQLSTATE: ask the connection whether it still
+    // works before calling it a 500.
+    if ($state === 'HY000') {
+        try {
+            $db->fetchOne('SELECT 1');
+        } catch (Throwable) {
+            return 503;
+        }
+    }
     return match (true) {
         $state === '23505' => 409,                        // unique_violation
         str_starts_with($state, '23') => 422,             // other integrity constraints
@@ -218,7 +229,7 @@ while (true) {
     } catch (HttpError $e) {
         [$status, $out] = [$e->status, ['error' => $e->getMessage()]];
     } catch (DriverException $e) {
-        $status = db_status($e);
+        $status = db_status($db, $e);
         // The client sees the SQLSTATE and a short reason, not the SQL.
         $out = ['error' => $status === 503 ? 'database unavailable' : 'rejected by the database', 'sqlstate' => $e->getSQLState()];
         if ($status >= 500) {
