@@ -48,7 +48,9 @@ else
   as_user() { "$@"; }
 fi
 
+sleeper=""
 stop() {
+  if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null || true; fi
   as_user "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$dir"
 }
@@ -76,5 +78,5 @@ if [ $# -gt 0 ]; then
   wait $child
 else
   echo "local-postgres: Ctrl-C stops it" >&2
-  while :; do sleep 3600 & wait $!; done
+  while :; do sleep 3600 & sleeper=$!; wait $sleeper; done
 fi
