@@ -154,11 +154,23 @@ fn run_episode(name: &str, process: bool) {
         (
             v["worker"].as_str().unwrap().to_string(),
             v["backend_pid"].as_i64().unwrap(),
+            v["pid"].as_u64().unwrap() as u32,
         )
     });
     let mut backends: HashMap<String, HashSet<i64>> = HashMap::new();
-    for (w, b) in &who {
+    let mut pids: HashMap<String, u32> = HashMap::new();
+    for (w, b, pid) in &who {
         backends.entry(w.clone()).or_default().insert(*b);
+        pids.insert(w.clone(), *pid);
+    }
+    // Thread workers run in rr's own process; process workers each in one
+    // of rr's children.
+    let distinct: HashSet<u32> = pids.values().copied().collect();
+    if process {
+        assert_eq!(distinct.len(), pids.len(), "{pids:?}");
+        assert!(!distinct.contains(&s.pid()), "{pids:?}");
+    } else {
+        assert_eq!(distinct, HashSet::from([s.pid()]), "{pids:?}");
     }
     for (w, b) in &backends {
         assert_eq!(b.len(), 1, "worker {w} used backends {b:?}");
