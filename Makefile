@@ -131,8 +131,10 @@ clean:
 	$(CARGO) clean
 
 # Benchmarks (bench/run.py): every target side by side in one run.
-bench-deps: deps
-	@missing=""; for p in wrk nginx php8.2-fpm; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
+# (The db scenario also needs PostgreSQL, installed as for the tests, and
+# php8.2-pgsql for php-fpm.)
+bench-deps: test-deps
+	@missing=""; for p in wrk nginx php8.2-fpm php8.2-pgsql; do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
