@@ -37,13 +37,14 @@ deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
-# Issue 14's tests (tests/extensions.rs): real PostgreSQL, MariaDB and Redis
+# Issue 14's tests (tests/extensions.rs, tests/episode2.rs, which also needs
+# Debian's Doctrine DBAL): real PostgreSQL, MariaDB and Redis
 # servers, which the tests start themselves as temporary unprivileged
 # instances. The packages' own services must not run: a policy-rc.d keeps
 # their postinst from starting them (removed again if we added it), and on a
 # systemd machine they are disabled.
 TEST_DEB_PACKAGES := postgresql postgresql-client mariadb-server mariadb-client \
-	redis-server redis-tools python3
+	redis-server redis-tools python3 php-doctrine-dbal
 
 test-deps: deps
 	@missing=""; for p in $(TEST_DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
