@@ -6,9 +6,10 @@ SHELL := /bin/bash
 CARGO ?= cargo
 EPISODE0 := episodes/0-first-contact/app
 EPISODE1 := episodes/1-symfony-integration/app
+EPISODE2 := episodes/2-database/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps deps-symfony test-deps db-deps lint-tools install php php-static build release dist serve serve-symfony test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
+.PHONY: all deps deps-symfony test-deps db-deps lint-tools install php php-static build release dist serve serve-symfony serve-db episode2-vendor test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
 
 all: build
 
@@ -50,13 +51,14 @@ deps-symfony: deps
 test-deps: deps-symfony db-deps
 	$(call apt_install,$(DEB_TEST))
 
-# Issue 14's tests (tests/extensions.rs): real PostgreSQL, MariaDB and Redis
+# Issue 14's tests (tests/extensions.rs, tests/episode2.rs, which also needs
+# Debian's Doctrine DBAL): real PostgreSQL, MariaDB and Redis
 # servers, which the tests start themselves as temporary unprivileged
 # instances. The packages' own services must not run: a policy-rc.d keeps
 # their postinst from starting them (removed again if we added it), and on a
 # systemd machine they are disabled.
 TEST_DEB_PACKAGES := postgresql postgresql-client mariadb-server mariadb-client \
-	redis-server redis-tools python3
+	redis-server redis-tools python3 php-doctrine-dbal
 
 db-deps: deps
 	@missing=""; for p in $(TEST_DEB_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; done; \
@@ -113,6 +115,26 @@ RR ?= ./target/release/rr
 RR_BUILD ?= release
 SERVE_FLAGS ?=
 
+# Episode 2 without Packagist: Debian's nyholm/psr7 and Doctrine DBAL 3.6
+# (php-doctrine-dbal). With network access, `composer install` in $(EPISODE2)
+# gives the real packages instead.
+episode2-vendor: deps
+	@dpkg-query -W -f='$${Status}' php-doctrine-dbal 2>/dev/null | grep -q "install ok installed" || { \
+	  if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends php-doctrine-dbal; }
+	@if [ ! -f $(EPISODE2)/vendor/autoload.php ]; then \
+	  mkdir -p $(EPISODE2)/vendor && cp episodes/offline-autoload.php $(EPISODE2)/vendor/offline-autoload.php && \
+	  cp episodes/2-database/offline-vendor/autoload.php $(EPISODE2)/vendor/autoload.php && \
+	  echo "make: $(EPISODE2)/vendor = offline autoloader (Debian's nyholm/psr7 + Doctrine DBAL + rustrunner worker API)"; \
+	fi
+
+# Episode 2 (notes API on PostgreSQL) on :8080, against a temporary local
+# PostgreSQL (scripts/local-postgres.sh: stopped and removed on Ctrl-C).
+# PG_PORT=5433 picks its port (default: a free one).
+serve-db: $(RR_BUILD) episode2-vendor db-deps
+	scripts/local-postgres.sh $(if $(PG_PORT),-p $(PG_PORT)) -- $(RR) serve -c $(EPISODE2)/.rr.yaml $(SERVE_FLAGS)
+
+
 # Episode 1 (Symfony), production config, on :8080 (RPC on 127.0.0.1:6001).
 # The config path is read from the current directory; its folder becomes
 # the working directory, as in RoadRunner. Blocks; Ctrl-C stops it.
@@ -152,8 +174,10 @@ clean:
 	$(CARGO) clean
 
 # Benchmarks (bench/run.py): every target side by side in one run.
-bench-deps: deps
-	$(call apt_install,wrk nginx php8.2-fpm)
+# (The db scenario also needs PostgreSQL, installed as for the tests, and
+# php8.2-pgsql for php-fpm.)
+bench-deps: db-deps
+	$(call apt_install,wrk nginx php8.2-fpm php8.2-pgsql)
 
 bench: php bench-deps
 	python3 bench/run.py

@@ -11,15 +11,24 @@ Targets (same machine, same PHP build where PHP runs, same worker count):
   rr-process   rustrunner, php-cli processes over pipes (RoadRunner's model)
   nginx-fpm    nginx + Debian's php8.2-fpm (pm = static, OPcache on) running
                the same routes as a classic front controller
+  nginx-fpm-persistent
+               the same with PDO::ATTR_PERSISTENT (db scenario only)
 
 Scenarios: hello (episode 0's response), json (a 16 KB JSON body), post100k
 (a 100 KB POST echoed back), maxjobs1 (hello with a fresh worker per request:
 max_jobs 1, pm.max_requests 1 for php-fpm), symfony (episode 1's /test route,
-APP_ENV=prod, on rr-native and nginx-fpm only).
+APP_ENV=prod, on rr-native and nginx-fpm only), db (one indexed SELECT per
+request: a random primary key of a seeded 100k-row table, plain PDO, on a
+temporary local PostgreSQL started by scripts/local-postgres.sh and stopped
+after the run; the rr workers keep one connection each, php-fpm connects per
+request, or keeps one per child with nginx-fpm-persistent; needs postgresql
+and php8.2-pgsql).
 
 Environment: BENCH_WORKERS (8), BENCH_SECONDS (5), BENCH_REPEATS (3),
-BENCH_CONNECTIONS (32), BENCH_TARGETS / BENCH_SCENARIOS (comma lists).
-Writes bench/RESULTS.md and prints the same table. Needs wrk, nginx and
+BENCH_CONNECTIONS (32), BENCH_TARGETS / BENCH_SCENARIOS (comma lists),
+BENCH_RESULTS (the file written, bench/RESULTS.md by default: a run of some
+scenarios only can go elsewhere and be merged by hand).
+Writes the results file and prints the same table. Needs wrk, nginx and
 php8.2-fpm from Debian (`make bench-deps`).
 """
 
@@ -41,13 +50,18 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", "8"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 CONNS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-TARGETS = os.environ.get("BENCH_TARGETS", "bare-hyper,rr-native,rr-relay,rr-process,nginx-fpm").split(",")
-SCENARIOS = os.environ.get("BENCH_SCENARIOS", "hello,json,post100k,maxjobs1,symfony").split(",")
+TARGETS = os.environ.get(
+    "BENCH_TARGETS", "bare-hyper,rr-native,rr-relay,rr-process,nginx-fpm,nginx-fpm-persistent"
+).split(",")
+SCENARIOS = os.environ.get("BENCH_SCENARIOS", "hello,json,post100k,maxjobs1,symfony,db").split(",")
 # Episode 1's Symfony app (offline: Debian's Symfony 5.4) on the server's own
 # Symfony runner vs the same app behind nginx + php-fpm's classic front
 # controller (public/index.php).
 SYMFONY_TARGETS = ("rr-native", "nginx-fpm")
+DB_TARGETS = ("rr-native", "rr-relay", "rr-process", "nginx-fpm", "nginx-fpm-persistent")
+DB_ROWS = 100000
 BASE_PORT = 18400
+RESULTS = Path(os.environ.get("BENCH_RESULTS", ROOT / "bench" / "RESULTS.md"))
 
 
 def sh(cmd, **kw):
@@ -101,6 +115,56 @@ def rss_mb(root_pids):
     return total / 1024
 
 
+class BenchPostgres:
+    """A temporary PostgreSQL from scripts/local-postgres.sh (the way the
+    tests and `make serve-db` start one), seeded with the db scenario's
+    table; stopped (and its directory removed) by stop()."""
+
+    def __init__(self):
+        self.log = open(OUT / "postgres.log", "w+")
+        self.proc = subprocess.Popen(
+            [str(ROOT / "scripts" / "local-postgres.sh"), "-d", "bench"],
+            stdout=self.log,
+            stderr=self.log,
+            start_new_session=True,
+        )
+        deadline = time.time() + 90
+        self.port = None
+        while self.port is None:
+            if self.proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError("local-postgres.sh: " + (OUT / "postgres.log").read_text())
+            m = re.search(r"DATABASE_URL=pgsql://postgres@127\.0\.0\.1:(\d+)/", (OUT / "postgres.log").read_text())
+            if m:
+                self.port = int(m.group(1))
+            else:
+                time.sleep(0.1)
+        self.dsn = f"pgsql:host=127.0.0.1;port={self.port};dbname=bench"
+        self.psql(
+            "CREATE TABLE items (id int PRIMARY KEY, sku text NOT NULL, name text NOT NULL, price int NOT NULL);"
+            f"INSERT INTO items SELECT i, 'SKU-' || lpad(i::text, 8, '0'), 'item ' || i, (i * 37) % 10000 "
+            f"FROM generate_series(1, {DB_ROWS}) i;"
+            "ANALYZE items;"
+        )
+        self.version = self.psql("SHOW server_version")
+
+    def psql(self, sql):
+        return sh(
+            ["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
+             "-U", "postgres", "-d", "bench", "-c", sql]
+        ).stdout.strip()
+
+    def connections(self):
+        return int(self.psql("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'")) - 1
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 def prepare_app():
     app = OUT / "app"
     if app.exists():
@@ -115,6 +179,9 @@ def prepare_app():
         'wrk.headers["Content-Type"] = "application/octet-stream"\n'
     )
     (OUT / "post100k.bin").write_bytes(b"x" * 100 * 1024)
+    (OUT / "db.lua").write_text(
+        f'request = function() return wrk.format(nil, "/db?id=" .. math.random(1, {DB_ROWS})) end\n'
+    )
     # Episode 1, offline vendor, prod environment, a cache any user can write.
     sf = OUT / "symfony"
     if sf.exists():
@@ -167,9 +234,13 @@ def rr_config(app, port, transport, executor, max_jobs, symfony=False):
     return path
 
 
-def start_target(name, scenario, app, port):
+def start_target(name, scenario, app, port, pg=None):
     """Start a target; returns (list of processes, root pids for RSS)."""
     max_jobs = 1 if scenario == "maxjobs1" else 0
+    db_env = {}
+    if scenario == "db":
+        persistent = name != "nginx-fpm"
+        db_env = {"BENCH_PG_DSN": pg.dsn, "BENCH_PG_PERSISTENT": "1" if persistent else "0"}
     log = open(OUT / f"{name}-{scenario}.log", "w")
     if name == "bare-hyper":
         p = subprocess.Popen([str(ROOT / "target/release/bare-hyper"), f"127.0.0.1:{port}"], stdout=log, stderr=log)
@@ -183,10 +254,16 @@ def start_target(name, scenario, app, port):
         }[name]
         where = OUT / "symfony" if scenario == "symfony" else app
         cfg = rr_config(where, port, transport, executor, max_jobs, symfony=scenario == "symfony")
-        p = subprocess.Popen([str(ROOT / "target/release/rr"), "serve", "-c", str(cfg)], cwd=where, stdout=log, stderr=log)
+        p = subprocess.Popen(
+            [str(ROOT / "target/release/rr"), "serve", "-c", str(cfg)],
+            cwd=where,
+            stdout=log,
+            stderr=log,
+            env={**os.environ, **db_env},
+        )
         wait_port(port, p)
         return [p], [p.pid]
-    if name == "nginx-fpm":
+    if name in ("nginx-fpm", "nginx-fpm-persistent"):
         sock = OUT / "fpm.sock"
         fpm_conf = OUT / "php-fpm.conf"
         fpm_conf.write_text(
@@ -205,6 +282,7 @@ def start_target(name, scenario, app, port):
             "php_admin_value[opcache.validate_timestamps] = 1\n"
             "php_admin_value[include_path] = .:/usr/share/php\n"
             + (f"php_admin_value[auto_prepend_file] = {OUT}/rrlib/bootstrap.php\n" if scenario == "symfony" else "")
+            + "".join(f'env[{k}] = "{v}"\n' for k, v in db_env.items())
         )
         docroot = OUT / "symfony" / "public" if scenario == "symfony" else app
         symfony_params = (
@@ -268,10 +346,12 @@ def parse_duration_ms(s):
 
 
 def run_wrk(port, scenario, seconds):
-    path = {"hello": "/", "maxjobs1": "/", "json": "/json", "post100k": "/echo", "symfony": "/test"}[scenario]
+    path = {"hello": "/", "maxjobs1": "/", "json": "/json", "post100k": "/echo", "symfony": "/test", "db": "/db"}[
+        scenario
+    ]
     cmd = ["wrk", "-t2", f"-c{CONNS}", f"-d{seconds}s", "--latency", f"http://127.0.0.1:{port}{path}"]
-    if scenario == "post100k":
-        cmd[1:1] = ["-s", str(OUT / "post100k.lua")]
+    if scenario in ("post100k", "db"):
+        cmd[1:1] = ["-s", str(OUT / f"{scenario}.lua")]
     out = subprocess.run(cmd, check=True, text=True, capture_output=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = parse_duration_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
@@ -289,7 +369,9 @@ def run_wrk(port, scenario, seconds):
 def check_response(port, scenario):
     import urllib.request
 
-    path = {"hello": "/", "maxjobs1": "/", "json": "/json", "post100k": "/echo", "symfony": "/test"}[scenario]
+    path = {"hello": "/", "maxjobs1": "/", "json": "/json", "post100k": "/echo", "symfony": "/test", "db": "/db?id=42"}[
+        scenario
+    ]
     data = (OUT / "post100k.bin").read_bytes() if scenario == "post100k" else None
     req = urllib.request.Request(
         f"http://127.0.0.1:{port}{path}", data=data, headers={"Content-Type": "application/octet-stream"}
@@ -300,13 +382,15 @@ def check_response(port, scenario):
         assert body == b"Hello from RoadRunner!", body[:200]
     elif scenario == "symfony":
         assert b"timestamp" in body, body[:300]
+    elif scenario == "db":
+        assert body == b'{"id":42,"sku":"SKU-00000042","name":"item 42","price":1554}', body[:300]
     elif scenario == "json":
         assert len(body) > 15000 and body.startswith(b'{"items":['), body[:200]
     else:
         assert body == data, len(body)
 
 
-def versions():
+def versions(pg_version=None):
     def first(cmd):
         try:
             r = subprocess.run(cmd, text=True, capture_output=True)
@@ -323,7 +407,8 @@ def versions():
     except OSError:
         pass
     mem = int(Path("/proc/meminfo").read_text().split()[1]) // 1024 // 1024
-    php_conf = sorted(Path.home().glob(".cache/rustrunner/php-*-zts-*/bin/php"))
+    cache = Path(os.environ.get("RUSTRUNNER_CACHE", Path.home() / ".cache" / "rustrunner"))
+    php_conf = sorted(cache.glob("php-*-zts-*/bin/php"))
     return {
         "machine": f"{os.cpu_count()} CPUs ({cpu}), {mem} GiB, {platform.platform()}",
         "rustrunner": first([str(ROOT / "target/release/rr"), "--version"]),
@@ -332,6 +417,7 @@ def versions():
         "nginx": first(["nginx", "-v"]),
         "wrk": first(["wrk", "--version"]),
         "rustc": first(["rustc", "--version"]),
+        **({"PostgreSQL (db scenario)": pg_version} if pg_version else {}),
     }
 
 
@@ -341,32 +427,49 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     app = prepare_app()
     results = {}
+    conns = {}
     port = BASE_PORT
-    for scenario in SCENARIOS:
-        for target in TARGETS:
-            if target == "bare-hyper" and scenario == "maxjobs1":
-                continue
-            if scenario == "symfony" and target not in SYMFONY_TARGETS:
-                continue
-            port += 1
-            print(f"{target} / {scenario} ...", file=sys.stderr)
+    pg = None
+    try:
+        if "db" in SCENARIOS:
             try:
-                procs, roots = start_target(target, scenario, app, port)
-            except Exception as e:  # a missing tool skips a target, loudly
-                print(f"  skipped: {e}", file=sys.stderr)
-                continue
-            try:
-                check_response(port, scenario)
-                run_wrk(port, scenario, 1)  # warm-up
-                runs = []
-                for _ in range(REPEATS):
-                    rps, p50, p99, errors = run_wrk(port, scenario, SECONDS)
-                    runs.append((rps, p50, p99, errors, rss_mb(roots)))
-                results[(target, scenario)] = runs
-            finally:
-                stop(procs)
-            time.sleep(0.5)
-    write_results(results)
+                pg = BenchPostgres()
+            except Exception as e:  # no PostgreSQL: the db rows are skipped, loudly
+                print(f"db scenario skipped: {e}", file=sys.stderr)
+        for scenario in SCENARIOS:
+            for target in TARGETS:
+                if target == "bare-hyper" and scenario in ("maxjobs1", "db"):
+                    continue
+                if scenario == "symfony" and target not in SYMFONY_TARGETS:
+                    continue
+                if target == "nginx-fpm-persistent" and scenario != "db":
+                    continue
+                if scenario == "db" and (pg is None or target not in DB_TARGETS):
+                    continue
+                port += 1
+                print(f"{target} / {scenario} ...", file=sys.stderr)
+                try:
+                    procs, roots = start_target(target, scenario, app, port, pg)
+                except Exception as e:  # a missing tool skips a target, loudly
+                    print(f"  skipped: {e}", file=sys.stderr)
+                    continue
+                try:
+                    check_response(port, scenario)
+                    run_wrk(port, scenario, 1)  # warm-up
+                    runs = []
+                    for _ in range(REPEATS):
+                        rps, p50, p99, errors = run_wrk(port, scenario, SECONDS)
+                        runs.append((rps, p50, p99, errors, rss_mb(roots)))
+                    results[(target, scenario)] = runs
+                    if scenario == "db":
+                        conns[target] = pg.connections()
+                finally:
+                    stop(procs)
+                time.sleep(0.5)
+    finally:
+        if pg is not None:
+            pg.stop()
+    write_results(results, conns, pg.version if pg else None)
 
 
 def fmt_runs(runs, i, fmt):
@@ -375,8 +478,8 @@ def fmt_runs(runs, i, fmt):
     return f"{fmt.format(med)} ({fmt.format(min(vals))}–{fmt.format(max(vals))})"
 
 
-def write_results(results):
-    v = versions()
+def write_results(results, conns=None, pg_version=None):
+    v = versions(pg_version)
     lines = ["# rustrunner benchmark results", ""]
     lines.append(f"Produced by `python3 bench/run.py` (`make bench`) on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.")
     lines.append("")
@@ -410,8 +513,22 @@ def write_results(results):
                 f"{fmt_runs(runs, 1, '{:.2f}')} | {fmt_runs(runs, 2, '{:.2f}')} | "
                 f"{statistics.median(r[4] for r in runs):.0f} | {errors} |"
             )
+    if "db" in SCENARIOS and results.get(("rr-native", "db")):
+        native = statistics.median(r[0] for r in results[("rr-native", "db")])
+        lines.append("")
+        for target, goal in (("nginx-fpm", 3.0), ("nginx-fpm-persistent", 1.5)):
+            runs = results.get((target, "db"))
+            if runs:
+                x = native / statistics.median(r[0] for r in runs)
+                verdict = "met" if x >= goal else "NOT met"
+                lines.append(f"- db: rr-native = {x:.2f}× {target} (issue 14's goal ≥ {goal}×: {verdict})")
+        if conns:
+            lines.append(
+                "- db: PostgreSQL client connections open after each target's runs (target still up): "
+                + ", ".join(f"{t} {n}" for t, n in conns.items())
+            )
     text = "\n".join(lines) + "\n"
-    (ROOT / "bench" / "RESULTS.md").write_text(text)
+    RESULTS.write_text(text)
     print(text)
 
 

@@ -18,6 +18,13 @@ switch ($path) {
     case '/echo':
         $response = new Response(200, ['Content-Type' => 'application/octet-stream'], (string) file_get_contents('php://input'));
         break;
+    case '/db':
+        try {
+            $response = new Response(200, ['Content-Type' => 'application/json'], bench_db_row(bench_pdo(), $_SERVER['QUERY_STRING'] ?? ''));
+        } catch (\PDOException $e) {
+            $response = new Response(500, [], $e->getMessage());
+        }
+        break;
     default:
         $response = new Response(200, [], 'Hello from RoadRunner!');
 }

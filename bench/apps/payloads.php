@@ -16,3 +16,26 @@ function bench_json_16k(): string
     }
     return '{"items":[' . implode(',', $items) . ']}';
 }
+
+// The `db` scenario: one indexed SELECT (primary key of a seeded 100k-row
+// table) on PostgreSQL through plain PDO, DSN from BENCH_PG_DSN. Persistent
+// when BENCH_PG_PERSISTENT=1 (always for the rr targets, whose worker keeps
+// its PDO object anyway; the nginx-fpm-persistent target for php-fpm).
+function bench_pdo(): PDO
+{
+    return new PDO((string) getenv('BENCH_PG_DSN'), 'postgres', null, [
+        PDO::ATTR_PERSISTENT => getenv('BENCH_PG_PERSISTENT') === '1',
+        PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION,
+        PDO::ATTR_EMULATE_PREPARES => false,
+    ]);
+}
+
+function bench_db_row(PDO $pdo, string $query): string
+{
+    parse_str($query, $q);
+    $id = (int) ($q['id'] ?? 1);
+    $st = $pdo->prepare('SELECT id, sku, name, price FROM items WHERE id = ?');
+    $st->execute([$id]);
+    $row = $st->fetch(PDO::FETCH_ASSOC);
+    return json_encode($row === false ? null : $row);
+}

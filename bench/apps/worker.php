@@ -16,6 +16,7 @@ $factory = new Psr17Factory();
 $psr7 = new PSR7Worker($worker, $factory, $factory, $factory);
 $json = bench_json_16k();
 $big = str_repeat('0123456789abcdef', 65536);
+$pdo = null;
 
 while ($request = $psr7->waitRequest()) {
     try {
@@ -28,6 +29,15 @@ while ($request = $psr7->waitRequest()) {
                 break;
             case '/echo':
                 $response = new Response(200, ['Content-Type' => 'application/octet-stream'], (string) $request->getBody());
+                break;
+            case '/db':
+                try {
+                    $pdo ??= bench_pdo();
+                    $response = new Response(200, ['Content-Type' => 'application/json'], bench_db_row($pdo, $request->getUri()->getQuery()));
+                } catch (\PDOException $e) {
+                    $pdo = null;
+                    $response = new Response(500, [], $e->getMessage());
+                }
                 break;
             default:
                 $response = new Response(200, [], 'Hello from RoadRunner!');
