@@ -85,17 +85,6 @@ fn hammer<T: Send>(n: usize, job: impl Fn(usize) -> T + Sync) -> Vec<T> {
         .collect()
 }
 
-/// Client connections of the workers, as PostgreSQL sees them (psql names
-/// itself; PDO leaves application_name empty).
-fn pg_conns(pg: &Postgres) -> usize {
-    pg.psql(
-        "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'client backend' \
-         AND application_name = ''",
-    )
-    .parse()
-    .unwrap()
-}
-
 fn run_episode(name: &str, process: bool) {
     if !Postgres::available() || !Path::new(DBAL).exists() {
         eprintln!("SKIPPED: postgresql or php-doctrine-dbal missing (make test installs them)");
@@ -175,7 +164,7 @@ fn run_episode(name: &str, process: bool) {
     for (w, b) in &backends {
         assert_eq!(b.len(), 1, "worker {w} used backends {b:?}");
     }
-    let n = pg_conns(&pg);
+    let n = pg.client_conns();
     assert!(
         (1..=WORKERS).contains(&n),
         "{n} connections for {WORKERS} workers"
@@ -237,7 +226,7 @@ fn run_episode(name: &str, process: bool) {
     all.extend(failed);
     assert!(all.len() <= WORKERS, "workers were replaced: {all:?}");
     assert_eq!(pg.psql("SELECT count(*) FROM notes"), NOTES.to_string());
-    let n = pg_conns(&pg);
+    let n = pg.client_conns();
     assert!(n <= WORKERS, "{n} connections for {WORKERS} workers");
 
     // DELETE, then the note is gone for every worker.

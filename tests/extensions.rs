@@ -206,15 +206,6 @@ fn pg_config(pg: &Postgres) -> String {
     format!("'pg' => '{}', 'pg_user' => 'postgres',\n", pg.dsn())
 }
 
-fn pg_conns(pg: &Postgres) -> usize {
-    pg.psql(
-        "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'client backend' \
-         AND application_name = ''",
-    )
-    .parse()
-    .unwrap()
-}
-
 #[test]
 fn postgres_pdo_thread_workers_and_restart_under_load() {
     if !Postgres::available() {
@@ -223,7 +214,7 @@ fn postgres_pdo_thread_workers_and_restart_under_load() {
     let mut pg = Postgres::start();
     let a = ext_app("ext-pg", Api::Native, &pg_config(&pg));
     let s = a.serve();
-    let mut seen = pdo_suite(&s, "pg", &|| pg_conns(&pg));
+    let mut seen = pdo_suite(&s, "pg", &|| pg.client_conns());
 
     // The database restarted under load: 5xx while it is down, 200 again
     // after, from the same workers, without `rr reset`.
@@ -276,7 +267,7 @@ fn postgres_pdo_thread_workers_and_restart_under_load() {
         );
     }
     assert!(seen.len() <= WORKERS, "workers were replaced: {seen:?}");
-    assert!(pg_conns(&pg) <= WORKERS);
+    assert!(pg.client_conns() <= WORKERS);
     assert!(!s.log().contains("panicked"), "{}", s.log());
 }
 
@@ -441,7 +432,7 @@ fn process_executor_subset() {
         let v = ok(r, "pg tx on processes");
         assert_eq!(v["after"], if i % 2 == 0 { 0 } else { 2 }, "{v}");
     }
-    let n = pg_conns(&pg);
+    let n = pg.client_conns();
     assert!(
         (1..=WORKERS).contains(&n),
         "{n} connections for {WORKERS} workers"

@@ -177,6 +177,17 @@ impl Postgres {
         stop_child(&mut self.child, "INT");
     }
 
+    /// Client connections of the workers, as PostgreSQL sees them (psql
+    /// names itself; PDO leaves application_name empty).
+    pub fn client_conns(&self) -> usize {
+        self.psql(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE backend_type = 'client backend' \
+             AND application_name = ''",
+        )
+        .parse()
+        .unwrap()
+    }
+
     /// Run SQL with psql; returns stdout (unaligned, tuples only).
     pub fn psql(&self, sql: &str) -> String {
         let o = Command::new("psql")
