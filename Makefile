@@ -9,7 +9,7 @@ EPISODE1 := episodes/1-symfony-integration/app
 EPISODE2 := episodes/2-database/app
 export RUSTRUNNER_CACHE ?= $(HOME)/.cache/rustrunner
 
-.PHONY: all deps deps-symfony test-deps db-deps lint-tools install php php-static build release dist serve serve-symfony serve-db episode2-vendor test lint unit integration episode0-vendor episode1-vendor clean bench bench-deps
+.PHONY: all deps deps-symfony test-deps db-deps lint-tools install php php-static build release dist serve serve-symfony serve-db episode0-vendor episode1-vendor episode2-vendor test clean bench bench-deps
 
 all: build
 

@@ -276,12 +276,14 @@ fn main() -> ExitCode {
             if pid_file {
                 let _ = std::fs::remove_file(Path::new(".pid"));
             }
+            if let Err(e) = &res {
+                tracing::error!("{e:#}");
+            }
+            // The rotated log files' writer threads hold the last lines.
+            observe::flush_logs();
             match res {
                 Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e:#}");
-                    fail(format!("{e:#}"))
-                }
+                Err(e) => fail(format!("{e:#}")),
             }
         }
     }

@@ -884,6 +884,7 @@ pub fn run(mut cfg: Config, opts: Options) -> Result<()> {
             tokio::spawn(async move {
                 signals.next_stop().await;
                 eprintln!("exit forced");
+                crate::observe::flush_logs();
                 std::process::exit(1);
             });
         }

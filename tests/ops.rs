@@ -649,6 +649,114 @@ fn logs_go_where_configured_tagged_with_the_worker() {
     assert!(!err.contains("from php"), "{err}");
 }
 
+/// `logs.file_logger_options` (RoadRunner's lumberjack file): the lines go
+/// only to the file, as JSON; it rotates at max_size, keeps max_backups
+/// gzipped backups, and the last lines before a stop are written out.
+#[test]
+fn file_logger_options_rotate_compress_and_keep_the_last_lines() {
+    let (a, _) = ops_app("rotate", 1, "");
+    let y = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
+    std::fs::write(
+        a.dir.join(".rr.yaml"),
+        y.replace(
+            "logs:\n  level: debug\n",
+            "logs:\n  level: debug\n  file_logger_options:\n    log_output: logs/rr.log\n    \
+             max_size: 1\n    max_backups: 2\n    compress: true\n",
+        ),
+    )
+    .unwrap();
+    let (logs, err) = (a.dir.join("logs"), a.dir.join("server.err"));
+    let mut child = Command::new(RR)
+        .arg("serve")
+        .current_dir(&a.dir)
+        .env_remove("RR_LOG")
+        .stdout(std::fs::File::create(&err).unwrap())
+        .stderr(std::fs::File::create(a.dir.join("server.err2")).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !std::fs::read_to_string(logs.join("rr.log"))
+        .unwrap_or_default()
+        .contains("http server started")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no start: {}",
+            std::fs::read_to_string(a.dir.join("server.err2")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // 40 lines of 100 kB: 4 MB through a 1 MB file.
+    for i in 0..40 {
+        let r = request(
+            ureq::get(&format!(
+                "http://127.0.0.1:{}/biglog?bytes=100000&tag=line{i}",
+                a.port
+            )),
+            None,
+        );
+        assert_eq!(r.text(), "logged");
+    }
+    let r = request(
+        ureq::get(&format!(
+            "http://127.0.0.1:{}/biglog?bytes=1&tag=LAST-MARKER",
+            a.port
+        )),
+        None,
+    );
+    assert_eq!(r.text(), "logged");
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    assert!(child.wait().unwrap().success());
+    let mut names: Vec<String> = std::fs::read_dir(&logs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let backups: Vec<&String> = names.iter().filter(|n| n.ends_with(".gz")).collect();
+    assert_eq!(names.len(), 3, "rr.log and two backups: {names:?}");
+    assert_eq!(backups.len(), 2, "{names:?}");
+    let json_lines = |text: &str, what: &str| {
+        for line in text.lines() {
+            let j: serde_json::Value = serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{what}: not JSON ({e}): {:.200}", line));
+            assert!(
+                j["level"].is_string() && j["msg"].is_string(),
+                "{what}: {line:.200}"
+            );
+        }
+    };
+    for b in backups {
+        let out = Command::new("gzip")
+            .arg("-dc")
+            .arg(logs.join(b))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{b}: not gzip");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.len() <= 1024 * 1024, "{b}: {} bytes", text.len());
+        assert!(text.ends_with('\n'), "{b}: a line was cut");
+        json_lines(&text, b);
+    }
+    let live = std::fs::read_to_string(logs.join("rr.log")).unwrap();
+    json_lines(&live, "rr.log");
+    assert!(live.contains("LAST-MARKER"), "a request's line was lost");
+    // The very last line, logged just before the process ends, is written
+    // out by the log writer thread before exit.
+    assert!(
+        live.lines()
+            .last()
+            .unwrap_or("")
+            .contains("\"msg\":\"stopped\""),
+        "{:.300}",
+        live.lines().last().unwrap_or("")
+    );
+    assert!(live.contains("line39"), "{:.300}", live);
+    // Nothing went to the terminal: output is ignored with a rotated file.
+    let out = std::fs::read_to_string(&err).unwrap_or_default()
+        + &std::fs::read_to_string(a.dir.join("server.err2")).unwrap_or_default();
+    assert!(!out.contains("line1"), "{out:.300}");
+}
+
 #[test]
 fn dotenv_overrides_and_workdir() {
     let (a, _) = ops_app("dotenv", 1, "");

@@ -16,9 +16,54 @@ pub struct LogsConfig {
     /// stdout, stderr, or file paths.
     pub output: Vec<String>,
     pub err_output: Vec<String>,
+    /// `file_logger_options`: when set, lines go only to this rotated file
+    /// (JSON-encoded), and `output` is ignored, as in RoadRunner.
+    pub file: Option<FileLoggerOptions>,
     /// Per-plugin loggers (`http`, `server`, `rpc`, `status`, `metrics`...).
     pub channels: Vec<(String, LogsConfig)>,
 }
+
+/// RoadRunner's `file_logger_options` (lumberjack's settings): rotate the
+/// file when a write would take it past `max_size_mb`, keep at most
+/// `max_backups` rotated files, none older than `max_age_days`, gzip them
+/// when `compress` is set. Zero means RoadRunner's default for each number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileLoggerOptions {
+    pub log_output: String,
+    pub max_size_mb: u64,
+    pub max_age_days: u64,
+    pub max_backups: u64,
+    pub compress: bool,
+}
+
+impl Default for FileLoggerOptions {
+    fn default() -> Self {
+        // RoadRunner's InitDefaults: lumberjack's file name in the OS temp
+        // folder, 100 MB, 24 days, 10 backups, no compression.
+        FileLoggerOptions {
+            log_output: std::env::temp_dir()
+                .join("rr-lumberjack.log")
+                .to_string_lossy()
+                .into_owned(),
+            max_size_mb: 100,
+            max_age_days: 24,
+            max_backups: 10,
+            compress: false,
+        }
+    }
+}
+
+const FILE_KEYS: &[&str] = &[
+    "log_output",
+    "max_size",
+    "max_age",
+    "max_backups",
+    "compress",
+];
+
+/// The largest `max_size` accepted: 1 TiB in MB, far past any disk's
+/// sensible log size, and small enough to count in bytes without overflow.
+const MAX_SIZE_MB: u64 = 1 << 20;
 
 impl Default for LogsConfig {
     fn default() -> Self {
@@ -28,8 +73,23 @@ impl Default for LogsConfig {
             encoding: "console".into(),
             output: vec!["stderr".into()],
             err_output: vec!["stderr".into()],
+            file: None,
             channels: Vec::new(),
         }
+    }
+}
+
+impl LogsConfig {
+    /// The key of the first logger (root, then channels) that writes to a
+    /// rotated file.
+    pub fn rotated_key(&self) -> Option<String> {
+        if self.file.is_some() {
+            return Some("logs.file_logger_options".into());
+        }
+        self.channels
+            .iter()
+            .find(|(_, c)| c.file.is_some())
+            .map(|(n, _)| format!("logs.channels.{n}.file_logger_options"))
     }
 }
 
@@ -76,6 +136,11 @@ pub fn parse(root: &Value, warn: &mut Warnings) -> KeyResult<LogsConfig> {
                 channels: Vec::new(),
                 ..logs.clone()
             };
+            // A channel that names its own output writes there, not to the
+            // root's rotated file.
+            if get(c, "output").is_some() {
+                cl.file = None;
+            }
             one(c, &key, &mut cl, warn)?;
             logs.channels.push((name, cl));
         }
@@ -147,15 +212,77 @@ fn one(l: &Value, prefix: &str, logs: &mut LogsConfig, warn: &mut Warnings) -> K
     }
     if let Some(v) = get(l, "file_logger_options") {
         if !v.is_null() {
-            return Err((
-                key("file_logger_options"),
-                "log file rotation is not supported yet; use output: [\"/path/to/file.log\"] \
-                 (appended, not rotated)"
-                    .into(),
-            ));
+            logs.file = Some(file_options(v, &key("file_logger_options"), warn)?);
+            if get(l, "output").is_some() {
+                warn.push(
+                    &key("output"),
+                    "ignored: with file_logger_options the lines go only to its log_output \
+                     (as in RoadRunner)",
+                );
+            }
         }
     }
     Ok(())
+}
+
+fn file_options(v: &Value, prefix: &str, warn: &mut Warnings) -> KeyResult<FileLoggerOptions> {
+    if !v.is_mapping() {
+        return Err((
+            prefix.to_string(),
+            format!(
+                "must be a mapping ({}), not {}",
+                FILE_KEYS.join(", "),
+                go_type(v)
+            ),
+        ));
+    }
+    warn.unknown_keys(v, prefix, FILE_KEYS);
+    let key = |k: &str| format!("{prefix}.{k}");
+    let mut f = FileLoggerOptions::default();
+    if let Some(p) = get(v, "log_output") {
+        let p = as_string(p, &key("log_output"))?;
+        if p.contains('\0') {
+            return Err((key("log_output"), "contains a NUL byte".into()));
+        }
+        if p == "stdout" || p == "stderr" {
+            return Err((
+                key("log_output"),
+                format!("{p:?} cannot be rotated; name a file, or use output: {p} instead"),
+            ));
+        }
+        if p.ends_with('/') {
+            return Err((key("log_output"), format!("{p:?} is a folder; name a file")));
+        }
+        if !p.is_empty() {
+            f.log_output = p;
+        }
+    }
+    // Zero keeps RoadRunner's default, as its InitDefaults does.
+    let number = |k: &str, slot: &mut u64| -> KeyResult<()> {
+        if let Some(n) = get(v, k) {
+            let n = as_u64(n, &key(k))?;
+            if n > 0 {
+                *slot = n;
+            }
+        }
+        Ok(())
+    };
+    number("max_size", &mut f.max_size_mb)?;
+    number("max_age", &mut f.max_age_days)?;
+    number("max_backups", &mut f.max_backups)?;
+    if f.max_size_mb > MAX_SIZE_MB {
+        return Err((
+            key("max_size"),
+            format!(
+                "{} MB is more than {MAX_SIZE_MB} (1 TiB); the size is in megabytes",
+                f.max_size_mb
+            ),
+        ));
+    }
+    if let Some(c) = get(v, "compress") {
+        f.compress = as_bool(c, &key("compress"))?;
+    }
+    Ok(f)
 }
 
 fn outputs(v: &Value, key: &str) -> KeyResult<Vec<String>> {

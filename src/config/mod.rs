@@ -16,7 +16,7 @@ mod server;
 mod value;
 
 pub use http::HttpConfig;
-pub use logs::LogsConfig;
+pub use logs::{FileLoggerOptions, LogsConfig};
 #[allow(unused_imports)] // Listen is matched by rpc/
 pub use observe::{parse_dsn, Listen, MetricsConfig, RpcConfig, StatusConfig};
 pub use pool::PoolConfig;
@@ -413,6 +413,20 @@ fn from_value(
         warn.push("server.command", &w);
     }
     let logs = logs::parse(root, warn)?;
+    if server.cells > 0 {
+        // Rotation renames the file under its writer: one process must own
+        // it (lumberjack says the same), and every cell is a process.
+        if let Some(k) = logs.rotated_key() {
+            return Err((
+                k,
+                format!(
+                    "rotation needs a single writer, and server.cells: {} runs a process per \
+                     cell; use output: [stderr] (or a plain file) with cells, or cells: 0",
+                    server.cells
+                ),
+            ));
+        }
+    }
     let (rpc, rpc_listen) = observe::parse_rpc(root, warn)?;
     let status = observe::parse_status(root, warn)?;
     let metrics = observe::parse_metrics(root, warn)?;
@@ -608,9 +622,22 @@ mod tests {
             ),
             ("logs:\n  encoding: xml\n", "logs.encoding"),
             ("logs:\n  output: []\n", "logs.output"),
+            ("logs:\n  file_logger_options: [a]\n", "logs.file_logger_options"),
             (
-                "logs:\n  file_logger_options:\n    log_output: a.log\n",
-                "logs.file_logger_options",
+                "logs:\n  file_logger_options:\n    max_size: -1\n",
+                "logs.file_logger_options.max_size",
+            ),
+            (
+                "logs:\n  file_logger_options:\n    max_size: 99999999\n",
+                "logs.file_logger_options.max_size",
+            ),
+            (
+                "logs:\n  file_logger_options:\n    log_output: stderr\n",
+                "logs.file_logger_options.log_output",
+            ),
+            (
+                "logs:\n  channels:\n    http:\n      file_logger_options:\n        compress: maybe\n",
+                "logs.channels.http.file_logger_options.compress",
             ),
             (
                 "logs:\n  channels:\n    http:\n      encoding: xml\n",
@@ -719,5 +746,50 @@ mod tests {
         // Keys are case-insensitive.
         let c = load_str(&OK.replace("num_workers", "NUM_WORKERS"), &[]).unwrap();
         assert_eq!(c.http.pool.num_workers, 4);
+    }
+
+    #[test]
+    fn file_logger_options_defaults_and_channels() {
+        let yaml = format!(
+            "{OK}logs:\n  output: stdout\n  file_logger_options:\n    log_output: l/rr.log\n    max_size: 0\n    max_backups: 3\n    compress: true\n  channels:\n    http:\n      level: error\n    rpc:\n      output: stderr\n    metrics:\n      file_logger_options:\n        max_age: 2\n"
+        );
+        let c = load_str(&yaml, &[]).unwrap();
+        let f = c.logs.file.clone().unwrap();
+        assert_eq!(f.log_output, "l/rr.log");
+        // Zero keeps RoadRunner's default, as its InitDefaults does.
+        assert_eq!((f.max_size_mb, f.max_age_days, f.max_backups), (100, 24, 3));
+        assert!(f.compress);
+        assert!(
+            c.warnings
+                .iter()
+                .any(|w| w.contains("logs.output") && w.contains("ignored")),
+            "{:?}",
+            c.warnings
+        );
+        let ch = |n: &str| {
+            c.logs
+                .channels
+                .iter()
+                .find(|(k, _)| k == n)
+                .unwrap()
+                .1
+                .clone()
+        };
+        assert_eq!(ch("http").file, c.logs.file, "inherits the root's file");
+        assert_eq!(ch("rpc").file, None, "its own output");
+        assert_eq!(ch("rpc").output, vec!["stderr"]);
+        let m = ch("metrics").file.unwrap();
+        assert_eq!(
+            (m.max_age_days, m.log_output.ends_with("rr-lumberjack.log")),
+            (2, true)
+        );
+        assert_eq!(
+            c.logs.rotated_key().as_deref(),
+            Some("logs.file_logger_options")
+        );
+        // Rotation needs one writing process: not with cells.
+        let e = load_str(&yaml, &["server.cells=2"]).unwrap_err();
+        assert_eq!(e.key, "logs.file_logger_options", "{e}");
+        assert!(e.to_string().contains("single writer"), "{e}");
     }
 }

@@ -8,6 +8,7 @@
 //! logger's.
 
 pub mod app_metrics;
+mod logfile;
 pub mod metrics;
 pub mod process_metrics;
 pub mod status;
@@ -48,6 +49,47 @@ enum Sink {
     Stdout,
     Stderr,
     File(parking_lot::Mutex<std::fs::File>),
+    /// `file_logger_options`: lines go to the rotating file's writer thread.
+    Rotating(tracing_appender::non_blocking::NonBlocking),
+}
+
+/// The rotated files of this process, one writer each however many
+/// loggers name it (two writers would rotate the file under each other),
+/// and the guards that flush their last lines at exit.
+#[derive(Default)]
+struct RotatedFiles {
+    writers: Vec<(
+        std::path::PathBuf,
+        tracing_appender::non_blocking::NonBlocking,
+    )>,
+}
+
+static LOG_GUARDS: parking_lot::Mutex<Vec<tracing_appender::non_blocking::WorkerGuard>> =
+    parking_lot::Mutex::new(Vec::new());
+
+impl RotatedFiles {
+    fn sinks(&mut self, opts: &crate::config::FileLoggerOptions) -> Result<Sinks, String> {
+        let file = logfile::Rotating::open(opts)?;
+        let path = file.path().to_path_buf();
+        if let Some((_, w)) = self.writers.iter().find(|(p, _)| *p == path) {
+            return Ok(Sinks(Arc::new(vec![Sink::Rotating(w.clone())])));
+        }
+        // Lossless: a full queue (128k lines) makes the logging thread wait
+        // rather than drop lines.
+        let (w, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("rr-log-writer")
+            .finish(file);
+        LOG_GUARDS.lock().push(guard);
+        self.writers.push((path, w.clone()));
+        Ok(Sinks(Arc::new(vec![Sink::Rotating(w)])))
+    }
+}
+
+/// Write out what the rotated files' writer threads still hold. Called
+/// once, as the process ends.
+pub fn flush_logs() {
+    LOG_GUARDS.lock().clear();
 }
 
 impl Sinks {
@@ -73,7 +115,7 @@ impl Sinks {
         self.0.iter().all(|s| match s {
             Sink::Stdout => std::io::stdout().is_terminal(),
             Sink::Stderr => std::io::stderr().is_terminal(),
-            Sink::File(_) => false,
+            Sink::File(_) | Sink::Rotating(_) => false,
         })
     }
 }
@@ -85,6 +127,7 @@ impl Write for Sinks {
                 Sink::Stdout => std::io::stdout().lock().write_all(buf),
                 Sink::Stderr => std::io::stderr().lock().write_all(buf),
                 Sink::File(f) => f.lock().write_all(buf),
+                Sink::Rotating(w) => w.clone().write_all(buf),
             };
         }
         Ok(buf.len())
@@ -261,13 +304,19 @@ fn level_of(l: &str) -> tracing::Level {
 /// One fmt layer for a logger config, keeping events for which `pick` says yes.
 fn layer(
     cfg: &LogsConfig,
+    rotated: &mut RotatedFiles,
     env_filter: Option<EnvFilter>,
     pick: impl Fn(&str) -> bool + Send + Sync + 'static,
 ) -> Result<Option<BoxedLayer>, String> {
     if cfg.mode == "off" {
         return Ok(None);
     }
-    let sinks = Sinks::open(&cfg.output)?;
+    let sinks = match &cfg.file {
+        Some(opts) => rotated
+            .sinks(opts)
+            .map_err(|e| format!("file_logger_options: {e}"))?,
+        None => Sinks::open(&cfg.output)?,
+    };
     // err_output is where RoadRunner's logger reports its own failures; we
     // have none to report, but a bad path is still a start-up error.
     Sinks::open(&cfg.err_output)?;
@@ -276,9 +325,10 @@ fn layer(
     let base = tracing_subscriber::fmt::layer()
         .with_writer(sinks)
         .with_ansi(ansi);
-    let l: BoxedLayer = if cfg.mode == "raw" {
+    let l: BoxedLayer = if cfg.mode == "raw" && cfg.file.is_none() {
         base.event_format(RawFormat).boxed()
-    } else if cfg.encoding == "json" {
+    } else if cfg.encoding == "json" || cfg.file.is_some() {
+        // (RoadRunner's rotated file is always JSON.)
         base.event_format(ZapJson {
             epoch_ts: cfg.mode == "production",
         })
@@ -304,17 +354,26 @@ pub fn init(cfg: &LogsConfig) -> Result<(), String> {
     let env = std::env::var("RR_LOG").ok().filter(|s| !s.is_empty());
     let names: Vec<String> = cfg.channels.iter().map(|(n, _)| n.clone()).collect();
     let root_names = names.clone();
-    if let Some(l) = layer(cfg, env.as_deref().map(EnvFilter::new), move |t: &str| {
-        let ch = channel_of(t);
-        ch.is_empty() || !root_names.iter().any(|n| n == ch)
-    })? {
+    let mut rotated = RotatedFiles::default();
+    if let Some(l) = layer(
+        cfg,
+        &mut rotated,
+        env.as_deref().map(EnvFilter::new),
+        move |t: &str| {
+            let ch = channel_of(t);
+            ch.is_empty() || !root_names.iter().any(|n| n == ch)
+        },
+    )? {
         layers.push(l);
     }
     for (name, ch) in &cfg.channels {
         let name = name.clone();
-        if let Some(l) = layer(ch, env.as_deref().map(EnvFilter::new), move |t: &str| {
-            channel_of(t) == name
-        })? {
+        if let Some(l) = layer(
+            ch,
+            &mut rotated,
+            env.as_deref().map(EnvFilter::new),
+            move |t: &str| channel_of(t) == name,
+        )? {
             layers.push(l);
         }
     }
