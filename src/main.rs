@@ -256,8 +256,11 @@ fn main() -> ExitCode {
                 // Next to a live server: no real port, no real RPC socket.
                 serve::test_addresses(&mut cfg);
             }
-            for w in &cfg.warnings {
-                tracing::warn!("{w}");
+            // The supervisor of cells logged them already: once, not once a cell.
+            if cells::cell_index().is_none() {
+                for w in &cfg.warnings {
+                    tracing::warn!("{w}");
+                }
             }
             // (A cell's supervisor writes the pid file; --test never does.)
             let pid_file = cli.pid && cells::cell_index().is_none() && !test;

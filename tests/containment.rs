@@ -546,10 +546,21 @@ fn a_crash_in_c_costs_one_cell_not_the_server() {
         let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
         a.file(
             ".rr.yaml",
-            &yaml.replace("server:\n", &format!("server:\n  cells: {cells}\n")),
+            &yaml.replace(
+                "server:\n",
+                &format!("server:\n  cells: {cells}\n  cels_typo: 1\n"),
+            ),
         );
         let mut s = a.serve();
         let supervisor = s.pid();
+        // The config's warnings are logged once, by the supervisor, not
+        // again by every cell.
+        assert_eq!(
+            s.log().matches("server.cels_typo").count(),
+            1,
+            "{}",
+            s.log()
+        );
         let cell_pid: u32 = ok(&s, "/pid").text().parse().unwrap();
         assert_ne!(cell_pid, supervisor, "PHP runs in a cell");
 
