@@ -1,6 +1,15 @@
 //! The `headers` middleware: configured request and response headers, and
 //! CORS as RoadRunner does it with rs/cors (preflights answered here, never
 //! by PHP; `Vary: Origin` on every response).
+//!
+//! Why not tower-http's `CorsLayer` (evaluated for issue 16): RoadRunner's
+//! `options_success_status` sets the preflight's status (rs/cors answers
+//! 204 by default, many deployments set 200), and CorsLayer always answers
+//! 200; RoadRunner's `allowed_origin` wildcards (`https://*.example.com`)
+//! would become a predicate closure anyway; and a tower layer needs the
+//! handler to be a tower `Service`, which ours (hyper's `service_fn` over
+//! the pool) is not. What stays here is ~150 lines checked by
+//! tests/http.rs (`headers_and_cors`, `cors_any_origin_and_regex`).
 
 use super::body::{self, Body};
 use crate::config::http::{CorsConfig, HeadersConfig, OriginRule};

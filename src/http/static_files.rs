@@ -2,6 +2,17 @@
 //! without PHP. A path that cannot be served (no extension, forbidden or not
 //! allowed extension, missing, a directory, a symlink leading outside the
 //! root) goes on to PHP, as RoadRunner does; a `..` segment gets 403.
+//!
+//! Why not tower-http's `ServeDir` (evaluated for issue 16): it answers a
+//! missing file with 404 (or a fallback *tower service*, which the PHP
+//! handler is not) where RoadRunner passes the request on to PHP; it
+//! serves `index.html` for folders and redirects them, which RoadRunner's
+//! static middleware does not; it has no ETag (RoadRunner's
+//! `calculate_etag`/`weak`: a CRC32 of the content), no forbid/allow
+//! extension lists and no per-file response headers. Those would be
+//! wrapped around it, leaving only Range and conditional requests to the
+//! crate, which are ~100 lines here, checked by tests/http.rs
+//! (`static_files_conditional_and_ranges`).
 
 use super::body::{self, Body, BoxError};
 use crate::config::http::StaticConfig;
