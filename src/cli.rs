@@ -9,10 +9,17 @@
 //! PHP_BINARY with realpath(), which lands on `rr` itself.
 //!
 //! Supported options: `-v`, `-r code`, `-d key[=value]`, `-m`, `-i`, `-n`,
-//! `-c path`, `-f file`, `-l`, `-q`, `-H`, `-e`, `--ini`, `-h`, `--`, a script
-//! (or `-` / nothing: the script comes from stdin) and its arguments.
-//! Not supported: the interactive shell (`-a`), the built-in web server
-//! (`-S`, `-t`), `-s`, `-w`, `-z`, `-B/-R/-F/-E`.
+//! `-c path`, `-f file`, `-l`, `-q`, `-H`, `-e`, `--ini`, `-h`, `-a`, `--`, a
+//! script (or `-` / nothing: the script comes from stdin) and its arguments.
+//! Not supported: the built-in web server (`-S`, `-t`), `-s`, `-w`, `-z`,
+//! `-B/-R/-F/-E`.
+//!
+//! `-a` is a shell of our own, written in PHP (`SHELL_CODE`): php-cli's
+//! shell lives in its SAPI (sapi/cli's shell callbacks), which an embedding
+//! does not have. Ours reads lines with the readline extension (history,
+//! line editing on a terminal), waits for more while brackets are open or
+//! the statement has no `;`/`}` yet, and evaluates each statement in one
+//! global scope, so variables, functions and classes stay defined.
 
 use crate::php::{CliMode, Engine, Host, LogLevel, NativeRequest, PhpThread, StartOptions};
 use std::ffi::{CStr, CString, OsString};
@@ -69,6 +76,7 @@ pub enum Action {
     Info,
     IniFiles,
     Help,
+    Interactive,
 }
 
 const STDIN_CODE: &str = "Standard input code";
@@ -105,6 +113,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
             "--ini" => set_action(&mut inv, Action::IniFiles)?,
             "-h" | "--help" | "-?" | "--usage" => set_action(&mut inv, Action::Help)?,
             "-l" | "--syntax-check" => set_action(&mut inv, Action::Lint)?,
+            "-a" | "--interactive" => set_action(&mut inv, Action::Interactive)?,
             "-n" | "--no-php-ini" => inv.no_ini = true,
             "-q" | "--no-header" | "-H" | "--hide-args" | "-e" | "--profile-info" => {}
             "-r" | "--run" => {
@@ -126,10 +135,10 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
                 set_action(&mut inv, Action::Code(a[2..].to_string()))?
             }
             _ if a.starts_with("-c") && a.len() > 2 => inv.ini_path = Some(a[2..].to_string()),
-            "-a" | "--interactive" | "-S" | "-t" | "-s" | "--syntax-highlight" | "-w"
-            | "--strip" | "-z" | "--zend-extension" | "-B" | "-R" | "-F" | "-E"
-            | "--process-begin" | "--process-code" | "--process-file" | "--process-end"
-            | "--rf" | "--rc" | "--re" | "--rz" | "--ri" => {
+            "-S" | "-t" | "-s" | "--syntax-highlight" | "-w" | "--strip" | "-z"
+            | "--zend-extension" | "-B" | "-R" | "-F" | "-E" | "--process-begin"
+            | "--process-code" | "--process-file" | "--process-end" | "--rf" | "--rc" | "--re"
+            | "--rz" | "--ri" => {
                 return Err(format!("option {a} is not supported by rr php-cli"));
             }
             _ if a.starts_with('-') && a.len() > 1 => {
@@ -144,7 +153,7 @@ pub fn parse(args: &[String]) -> Result<Invocation, String> {
     let rest: Vec<String> = args.get(i..).unwrap_or(&[]).to_vec();
     let mut rest = rest.into_iter();
     match &inv.action {
-        Action::Code(_) => {
+        Action::Code(_) | Action::Interactive => {
             inv.argv.push(STDIN_CODE.into());
             inv.argv.extend(rest);
         }
@@ -252,14 +261,14 @@ const HELP: &str = "Usage: rr php-cli [options] [-f] <file> [--] [args...]
   -m               Show compiled in modules
   -r <code>        Run PHP <code> without using script tags <?..?>
   -v               Version number
+  -a               Run as interactive shell
   --ini            Show configuration file names
 
   args...          Arguments passed to script. Use -- args when first argument
                    starts with - or script is read from stdin
 
 A file named `php` that is a hard link to rr runs as `rr php-cli`.
-Not supported: -a (interactive shell), -S/-t (built-in web server), -s, -w, -z,
--B/-R/-F/-E.
+Not supported: -S/-t (built-in web server), -s, -w, -z, -B/-R/-F/-E.
 ";
 
 /// Run the CLI with php's arguments; returns the script's exit status.
@@ -317,6 +326,7 @@ pub fn run(args: Vec<OsString>, argv0: Option<OsString>) -> ExitCode {
         Action::Modules => (vec![STDIN_CODE.into()], Some(MODULES_CODE.to_string())),
         Action::Info => (vec![STDIN_CODE.into()], Some("phpinfo();".to_string())),
         Action::IniFiles => (vec![STDIN_CODE.into()], Some(INI_CODE.to_string())),
+        Action::Interactive => (inv.argv.clone(), Some(SHELL_CODE.to_string())),
         Action::Version | Action::Help => unreachable!(),
     };
     let lint = inv.action == Action::Lint;
@@ -360,6 +370,49 @@ echo "[PHP Modules]\n", implode("\n", $m), "\n\n[Zend Modules]\n";
 $z = get_loaded_extensions(true);
 usort($z, 'strcasecmp');
 echo $z ? implode("\n", $z) . "\n" : "", "\n";"#;
+
+/// php -a: read a statement, evaluate it, again. The shell's own
+/// variables start with `__rr_` so the user's code does not meet them.
+const SHELL_CODE: &str = r#"echo "Interactive shell\n\n";
+$__rr_read = function_exists('readline')
+    ? static fn (string $p) => readline($p)
+    : static function (string $p) { echo $p; $l = fgets(STDIN); return $l === false ? false : rtrim($l, "\r\n"); };
+$__rr_buf = '';
+while (true) {
+    $__rr_line = $__rr_read($__rr_buf === '' ? 'php > ' : 'php * ');
+    if ($__rr_line === false) {
+        echo "\n";
+        break;
+    }
+    if ($__rr_buf === '' && trim($__rr_line) === '') {
+        continue;
+    }
+    if (function_exists('readline_add_history') && trim($__rr_line) !== '') {
+        readline_add_history($__rr_line);
+    }
+    if ($__rr_buf === '' && in_array(trim($__rr_line), ['exit', 'quit'], true)) {
+        break;
+    }
+    $__rr_buf .= $__rr_line . "\n";
+    $__rr_depth = 0;
+    foreach (token_get_all('<?php ' . $__rr_buf) as $__rr_t) {
+        if (is_string($__rr_t)) {
+            $__rr_depth += (int) in_array($__rr_t, ['(', '[', '{'], true) - (int) in_array($__rr_t, [')', ']', '}'], true);
+        } elseif (in_array($__rr_t[0], [T_CURLY_OPEN, T_DOLLAR_OPEN_CURLY_BRACES], true)) {
+            $__rr_depth++;
+        }
+    }
+    $__rr_last = substr(rtrim($__rr_buf), -1);
+    if ($__rr_depth > 0 || ($__rr_last !== ';' && $__rr_last !== '}')) {
+        continue;
+    }
+    try {
+        eval($__rr_buf);
+    } catch (\Throwable $__rr_e) {
+        echo PHP_EOL, get_class($__rr_e), ': ', $__rr_e->getMessage(), ' on line ', $__rr_e->getLine(), PHP_EOL;
+    }
+    $__rr_buf = '';
+}"#;
 
 /// php --ini.
 const INI_CODE: &str = r#"echo "Configuration File (php.ini) Path: ", PHP_CONFIG_FILE_PATH, "\n",
@@ -496,6 +549,8 @@ mod tests {
         assert_eq!(p(&["-f", "x.php", "-v"]).argv, vec!["x.php", "-v"]);
         assert_eq!(p(&[]).argv, vec![STDIN_CODE]);
         assert!(parse(&["-S".into(), "0:80".into()]).is_err());
+        assert_eq!(p(&["-a"]).action, Action::Interactive);
+        assert!(parse(&["-a".into(), "-r".into(), "1;".into()]).is_err());
         assert!(parse(&["-r".into()]).is_err());
         assert!(is_php_name("php"));
         assert!(is_php_name("php8.4"));

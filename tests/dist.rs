@@ -138,6 +138,38 @@ fn php_cli_code_args_ini_and_exit_status() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("Could not open input file"));
 }
 
+/// `rr php-cli -a`: our own shell. State lives on between statements, a
+/// statement may span lines, an exception is reported and the shell goes
+/// on, `exit` ends it.
+#[test]
+fn php_cli_interactive_shell() {
+    let mut child = Command::new(RR)
+        .args(["php-cli", "-a"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"$x = 2;\nfunction f($a) {\n  return $a * 21;\n}\necho f($x), \"\\n\";\n\
+              throw new RuntimeException('boom');\necho 'multi',\n  'line', \"\\n\"\n;\n\
+              exit\necho 'not reached';\n",
+        )
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let out = stdout(&o);
+    assert!(out.starts_with("Interactive shell\n"), "{out}");
+    assert!(out.contains("\n42\n"), "{out}");
+    assert!(out.contains("RuntimeException: boom"), "{out}");
+    assert!(out.contains("multiline\n"), "{out}");
+    assert!(!out.contains("not reached"), "{out}");
+}
+
 #[test]
 fn php_cli_script_stdio_env_and_lint() {
     let d = tmpdir("cli");
