@@ -13,9 +13,10 @@
 //! A cell is `rr serve` itself, started again with the same arguments and
 //! `RR_CELL=<index>`, the listening socket as its standard input (the one
 //! descriptor a child can be given, and taken back, without `unsafe`). All
-//! cells accept from that one socket. Cell 0 also serves RPC, status and
-//! metrics; so `rr workers`, `rr reset` and /metrics see cell 0's pool (with
-//! one cell, the whole server). Signals to the supervisor go to every cell:
+//! cells accept from that one socket. The supervisor serves RPC, status and
+//! metrics for all cells, asking each over a private unix socket
+//! (`CellsView`), so `rr workers`, `rr reset`, /metrics, /health and /ready
+//! see the cells as one server. Signals to the supervisor go to every cell:
 //! SIGTERM/SIGINT/SIGQUIT drain and stop them (a second one stops them at
 //! once), SIGHUP resets their workers. PHP starts in each cell, so each cell
 //! has its own OPcache.
@@ -163,6 +164,29 @@ async fn run(cfg: &Config, n: usize) -> Result<()> {
             }),
         )));
     }
+    let stopping_flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(st) = &cfg.status {
+        let l = tokio::net::TcpListener::bind(&st.address)
+            .await
+            .with_context(|| format!("status: cannot listen on {}", st.address))?;
+        let (view, stopping) = (cells_view.clone(), stopping_flag.clone());
+        let unavailable = crate::observe::status::unavailable_code(cfg);
+        side.push(tokio::spawn(crate::observe::serve_plain(
+            l,
+            st.check_timeout,
+            Arc::new(move |path: &str, q: Option<&str>| {
+                let stopping = stopping.load(std::sync::atomic::Ordering::Acquire);
+                let answers = if stopping {
+                    Vec::new()
+                } else {
+                    view.status(path, q)
+                };
+                let (code, ct, body) =
+                    crate::observe::status::combine(unavailable, stopping, path, &answers);
+                crate::observe::plain(code, ct, body)
+            }),
+        )));
+    }
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;
     let mut quit = signal(SignalKind::quit())?;
@@ -196,9 +220,9 @@ async fn run(cfg: &Config, n: usize) -> Result<()> {
         }
         let (index, status) = tokio::select! {
             r = wait_any(&mut cells) => r,
-            Some(_) = term.recv() => { stopping = Some(forward(&cells, Signal::SIGTERM, stopping)); continue; }
-            Some(_) = int.recv() => { stopping = Some(forward(&cells, Signal::SIGINT, stopping)); continue; }
-            Some(_) = quit.recv() => { stopping = Some(forward(&cells, Signal::SIGQUIT, stopping)); continue; }
+            Some(_) = term.recv() => { stopping = Some(forward(&cells, Signal::SIGTERM, stopping)); stopping_flag.store(true, std::sync::atomic::Ordering::Release); continue; }
+            Some(_) = int.recv() => { stopping = Some(forward(&cells, Signal::SIGINT, stopping)); stopping_flag.store(true, std::sync::atomic::Ordering::Release); continue; }
+            Some(_) = quit.recv() => { stopping = Some(forward(&cells, Signal::SIGQUIT, stopping)); stopping_flag.store(true, std::sync::atomic::Ordering::Release); continue; }
             Some(_) = hup.recv() => { signal_all(&cells, Signal::SIGHUP); continue; }
             Some(_) = usr1.recv() => { tracing::info!("SIGUSR1 received: ignored"); continue; }
             Some(_) = usr2.recv() => { tracing::info!("SIGUSR2 received: ignored"); continue; }
@@ -258,10 +282,17 @@ struct CellsView {
 impl CellsView {
     /// One call to cell `i` (blocking; a cell that restarts has no socket).
     fn ask(&self, i: usize, method: &str, arg: &Value) -> Result<Value, String> {
-        let mut c = crate::rpc::client::Client::connect(
-            &Listen::Unix(self.sockets[i].clone()),
-            Duration::from_secs(70),
-        )?;
+        self.ask_within(i, method, arg, Duration::from_secs(70))
+    }
+
+    fn ask_within(
+        &self,
+        i: usize,
+        method: &str,
+        arg: &Value,
+        t: Duration,
+    ) -> Result<Value, String> {
+        let mut c = crate::rpc::client::Client::connect(&Listen::Unix(self.sockets[i].clone()), t)?;
         c.call(method, arg)
     }
 
@@ -345,6 +376,31 @@ impl CellsView {
                 last
             }
         }
+    }
+
+    /// Every cell's `/health` or `/ready` answer (None: it did not answer).
+    fn status(
+        &self,
+        path: &str,
+        query: Option<&str>,
+    ) -> Vec<Option<crate::observe::status::Answer>> {
+        let arg = json!({ "path": path, "query": query });
+        (0..self.sockets.len())
+            .map(|i| {
+                // A probe waits seconds, not minutes: a cell stuck this
+                // long counts as not answering.
+                let v = self
+                    .ask_within(i, "rustrunner.Status", &arg, Duration::from_secs(2))
+                    .ok()?;
+                let code = u16::try_from(v["code"].as_u64()?).ok()?;
+                let ct = if v["json"].as_bool() == Some(true) {
+                    "application/json"
+                } else {
+                    "text/plain; charset=utf-8"
+                };
+                Some((code, ct, v["body"].as_str()?.as_bytes().to_vec()))
+            })
+            .collect()
     }
 
     /// Every cell's metrics summed series by series (the same worker never

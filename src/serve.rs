@@ -564,9 +564,8 @@ fn thread_spec(
 }
 
 /// RPC, status and metrics listeners, bound before PHP workers start (so a
-/// busy port fails the start). In a cell, the supervisor serves RPC and
-/// metrics (asking every cell over its private RPC socket) and cell 0 serves
-/// status.
+/// busy port fails the start). In a cell, the supervisor serves RPC, status
+/// and metrics (asking every cell over its private RPC socket).
 struct SideListeners {
     rpc: Option<rpc::Listener>,
     status: Option<tokio::net::TcpListener>,
@@ -596,11 +595,7 @@ impl SideListeners {
                     .map_err(|e| anyhow!("{what}: cannot listen on {address}: {e}"))
             }
         };
-        let status = match cfg
-            .status
-            .as_ref()
-            .filter(|_| cell.map_or(true, |i| i == 0))
-        {
+        let status = match cfg.status.as_ref().filter(|_| cell.is_none()) {
             Some(s) => Some(tcp("status", &s.address).await?),
             None => None,
         };

@@ -111,11 +111,12 @@ fn a_bad_collector_in_the_config_names_its_key() {
 /// the application's metrics from workers of every cell add up.
 #[test]
 fn cells_are_one_pool_for_rpc_and_metrics() {
-    let mport = free_port();
+    let (mport, sport) = (free_port(), free_port());
     let a = metrics_app("cells-view", Api::Native, "metrics.php", mport);
     let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml"))
         .unwrap()
-        .replace("server:\n", "server:\n  cells: 2\n");
+        .replace("server:\n", "server:\n  cells: 2\n")
+        + &format!("status:\n  address: 127.0.0.1:{sport}\n");
     a.file(".rr.yaml", &yaml);
     let s = a.serve();
     // Wait until both cells serve (the second may still boot).
@@ -146,4 +147,12 @@ fn cells_are_one_pool_for_rpc_and_metrics() {
     assert!(m.ends_with("# EOF\n"), "{m}");
     let (code, out) = a.run(&["reset"], Duration::from_secs(60));
     assert_eq!(code, Some(0), "{out}\n{}", s.log());
+    // The supervisor serves status for its cells.
+    for path in ["/health", "/ready", "/ready?plugin=http"] {
+        let r = request(ureq::get(&format!("http://127.0.0.1:{sport}{path}")), None);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(r.json()[0]["plugin_name"], "http", "{path}");
+    }
+    let r = request(ureq::get(&format!("http://127.0.0.1:{sport}/nope")), None);
+    assert_eq!(r.status, 404);
 }

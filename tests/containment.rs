@@ -542,14 +542,15 @@ fn try_get(port: u16, path: &str) -> Result<u16, std::io::ErrorKind> {
 #[test]
 fn a_crash_in_c_costs_one_cell_not_the_server() {
     for cells in [1, 2] {
+        let status_port = free_port();
         let a = app("cells", Api::Native, "    num_workers: 2\n", "");
         let yaml = std::fs::read_to_string(a.dir.join(".rr.yaml")).unwrap();
         a.file(
             ".rr.yaml",
-            &yaml.replace(
+            &(yaml.replace(
                 "server:\n",
                 &format!("server:\n  cells: {cells}\n  cels_typo: 1\n"),
-            ),
+            ) + &format!("status:\n  address: 127.0.0.1:{status_port}\n")),
         );
         let mut s = a.serve();
         let supervisor = s.pid();
@@ -583,6 +584,12 @@ fn a_crash_in_c_costs_one_cell_not_the_server() {
         std::thread::sleep(Duration::from_millis(200));
         let crashed = try_get(port, "/deep-free");
         assert!(crashed != Ok(200), "the crashing request cannot succeed");
+        if cells == 2 {
+            // The other cell serves, so the supervisor's probe says so
+            // while the crashed one restarts.
+            assert_eq!(try_get(status_port, "/health"), Ok(200));
+            assert_eq!(try_get(status_port, "/ready"), Ok(200));
+        }
         let t = Instant::now();
         let back = loop {
             if try_get(port, "/") == Ok(200) {

@@ -227,6 +227,17 @@ async fn call(rt: &Runtime, method: &str, arg: Value) -> Result<Value, String> {
         "rustrunner.Metrics" if crate::cells::cell_index().is_some() => {
             Ok(json!(crate::observe::metrics::install().render(rt)))
         }
+        // ... and the cell's /health and /ready answers.
+        "rustrunner.Status" if crate::cells::cell_index().is_some() => {
+            let path = arg["path"].as_str().unwrap_or("/health");
+            let (code, content_type, body) =
+                crate::observe::status::evaluate(rt, path, arg["query"].as_str());
+            Ok(json!({
+                "code": code,
+                "json": content_type == "application/json",
+                "body": String::from_utf8_lossy(&body),
+            }))
+        }
         "resetter.Reset" => {
             let p = plugin_arg(&arg)?;
             known_plugin(&p)?;
