@@ -41,11 +41,6 @@ fn dockerfiles() -> Vec<(PathBuf, PathBuf)> {
         ),
         (
             r.join("episodes/1-symfony-integration/Dockerfile"),
-            r.clone(),
-        ),
-        // "Copy it next to that episode's app/ directory."
-        (
-            r.join("deploy/docker/symfony/Dockerfile"),
             r.join("episodes/1-symfony-integration"),
         ),
     ]
