@@ -36,6 +36,20 @@ fn php(args: &[&str]) -> Output {
         .expect("run rr php-cli")
 }
 
+/// `rr php-cli args` with `input` on its standard input.
+fn php_stdin(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(RR)
+        .arg("php-cli")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rr php-cli");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -143,24 +157,12 @@ fn php_cli_code_args_ini_and_exit_status() {
 /// on, `exit` ends it.
 #[test]
 fn php_cli_interactive_shell() {
-    let mut child = Command::new(RR)
-        .args(["php-cli", "-a"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"$x = 2;\nfunction f($a) {\n  return $a * 21;\n}\necho f($x), \"\\n\";\n\
+    let o = php_stdin(
+        &["-a"],
+        b"$x = 2;\nfunction f($a) {\n  return $a * 21;\n}\necho f($x), \"\\n\";\n\
               throw new RuntimeException('boom');\necho 'multi',\n  'line', \"\\n\"\n;\n\
               exit\necho 'not reached';\n",
-        )
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    );
     assert!(o.status.success(), "{o:?}");
     let out = stdout(&o);
     assert!(out.starts_with("Interactive shell\n"), "{out}");
@@ -206,19 +208,7 @@ fn php_cli_script_stdio_env_and_lint() {
     assert_eq!(String::from_utf8_lossy(&o.stderr), "to-stderr\n");
 
     // The script from stdin.
-    let mut child = Command::new(RR)
-        .args(["php-cli"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"<?php echo 6 * 7, ' ', $argv[0], \"\\n\";")
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = php_stdin(&[], b"<?php echo 6 * 7, ' ', $argv[0], \"\\n\";");
     assert_eq!(stdout(&o), "42 Standard input code\n");
 
     // php -l.

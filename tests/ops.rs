@@ -579,6 +579,35 @@ fn php_worker_calls_rpc() {
     }
 }
 
+/// `rr serve` in the app's folder with the config's own log levels (the
+/// harness's RR_LOG=debug removed), its terminal output in `server.out`;
+/// returns once `log_file` (where the config sends the logs) says the
+/// server started.
+fn serve_logging_to(a: &App, log_file: &std::path::Path) -> std::process::Child {
+    let out = a.dir.join("server.out");
+    let child = Command::new(RR)
+        .arg("serve")
+        .current_dir(&a.dir)
+        .env_remove("RR_LOG")
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(a.dir.join("server.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !std::fs::read_to_string(log_file)
+        .unwrap_or_default()
+        .contains("http server started")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no start: {}",
+            std::fs::read_to_string(a.dir.join("server.err")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
 #[test]
 fn logs_go_where_configured_tagged_with_the_worker() {
     let (a, _) = ops_app("logs", 1, "");
@@ -596,24 +625,7 @@ fn logs_go_where_configured_tagged_with_the_worker() {
         .replace("  pool:\n", "  access_logs: true\n  pool:\n"),
     )
     .unwrap();
-    // The harness forces RR_LOG=debug; run without it to see the config's levels.
-    let log = a.dir.join("server.log");
-    let mut child = Command::new(RR)
-        .arg("serve")
-        .current_dir(&a.dir)
-        .env_remove("RR_LOG")
-        .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(a.dir.join("server.err")).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !std::fs::read_to_string(&log_file)
-        .unwrap_or_default()
-        .contains("http server started")
-    {
-        assert!(start.elapsed() < Duration::from_secs(30), "no start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut child = serve_logging_to(&a, &log_file);
     let r = request(ureq::get(&format!("http://127.0.0.1:{}/log", a.port)), None);
     assert_eq!(r.text(), "logged");
     let wait_for = |needle: &str| {
@@ -665,46 +677,17 @@ fn file_logger_options_rotate_compress_and_keep_the_last_lines() {
         ),
     )
     .unwrap();
-    let (logs, err) = (a.dir.join("logs"), a.dir.join("server.err"));
-    let mut child = Command::new(RR)
-        .arg("serve")
-        .current_dir(&a.dir)
-        .env_remove("RR_LOG")
-        .stdout(std::fs::File::create(&err).unwrap())
-        .stderr(std::fs::File::create(a.dir.join("server.err2")).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while !std::fs::read_to_string(logs.join("rr.log"))
-        .unwrap_or_default()
-        .contains("http server started")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "no start: {}",
-            std::fs::read_to_string(a.dir.join("server.err2")).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let logs = a.dir.join("logs");
+    let mut child = serve_logging_to(&a, &logs.join("rr.log"));
+    let biglog = |bytes: usize, tag: &str| {
+        let url = format!("http://127.0.0.1:{}/biglog?bytes={bytes}&tag={tag}", a.port);
+        assert_eq!(request(ureq::get(&url), None).text(), "logged");
+    };
     // 40 lines of 100 kB: 4 MB through a 1 MB file.
     for i in 0..40 {
-        let r = request(
-            ureq::get(&format!(
-                "http://127.0.0.1:{}/biglog?bytes=100000&tag=line{i}",
-                a.port
-            )),
-            None,
-        );
-        assert_eq!(r.text(), "logged");
+        biglog(100_000, &format!("line{i}"));
     }
-    let r = request(
-        ureq::get(&format!(
-            "http://127.0.0.1:{}/biglog?bytes=1&tag=LAST-MARKER",
-            a.port
-        )),
-        None,
-    );
-    assert_eq!(r.text(), "logged");
+    biglog(1, "LAST-MARKER");
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     assert!(child.wait().unwrap().success());
     let mut names: Vec<String> = std::fs::read_dir(&logs)
@@ -752,8 +735,8 @@ fn file_logger_options_rotate_compress_and_keep_the_last_lines() {
     );
     assert!(live.contains("line39"), "{:.300}", live);
     // Nothing went to the terminal: output is ignored with a rotated file.
-    let out = std::fs::read_to_string(&err).unwrap_or_default()
-        + &std::fs::read_to_string(a.dir.join("server.err2")).unwrap_or_default();
+    let out = std::fs::read_to_string(a.dir.join("server.out")).unwrap_or_default()
+        + &std::fs::read_to_string(a.dir.join("server.err")).unwrap_or_default();
     assert!(!out.contains("line1"), "{out:.300}");
 }
 
