@@ -301,6 +301,63 @@ fn file_watcher_restarts_workers_on_change() {
     }
 }
 
+/// A burst of saves (a formatter over the tree, a `git checkout`) restarts
+/// the workers once, after it settles, not once per change or per interval;
+/// a folder that appears mid-burst is watched from then on.
+#[test]
+fn file_watcher_restarts_once_per_burst() {
+    let a = app(
+        "reload-burst",
+        Api::Native,
+        "    num_workers: 1\n",
+        "reload:\n  interval: 1s\n  patterns: [\".php\"]\n  plugins:\n    http:\n      dirs: [\".\"]\n      recursive: true\n",
+    );
+    a.file("version.php", "<?php return 'v0';");
+    let s = a.serve();
+    assert!(s.wait_log("reload: watching", Duration::from_secs(10)));
+    assert_eq!(s.get("/version").text(), "v0");
+    let restarts = |s: &Server| s.log().matches("reload: files changed").count();
+    // 1.2 s of writes, longer than the interval, with pauses far below the
+    // debouncer's tick (250 ms); `lib/` is created and written at once.
+    for i in 1..=40 {
+        a.file("version.php", &format!("<?php return 'v{i}';"));
+        if i == 20 {
+            a.file("lib/new.php", "<?php return 'lib';");
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert!(
+        s.wait_log("reload: files changed", Duration::from_secs(10)),
+        "{}",
+        s.log()
+    );
+    // Long past the release of the burst's last events (1 s + a tick).
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(restarts(&s), 1, "one burst, one restart: {}", s.log());
+    let log = s.log();
+    let line = log.lines().find(|l| l.contains("files changed")).unwrap();
+    assert!(
+        line.contains("version.php") && line.contains("new.php"),
+        "{line}"
+    );
+    let start = Instant::now();
+    while s.get("/version").text() != "v40" {
+        assert!(start.elapsed() < Duration::from_secs(10), "{}", s.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The new folder is watched: a change in it alone restarts again.
+    a.file("lib/new.php", "<?php return 'lib 2';");
+    let start = Instant::now();
+    while restarts(&s) < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "lib/ is not watched: {}",
+            s.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn putenv_is_per_worker_life() {
     // putenv() never touches the process environment (libc setenv is not

@@ -8,7 +8,9 @@
 
 use crate::config::ReloadConfig;
 use crossbeam_channel as cb;
-use notify::{EventKind, RecursiveMode, Watcher as _};
+use notify::event::ModifyKind;
+use notify::{EventKind, RecursiveMode};
+use notify_debouncer_full::{new_debouncer, DebounceEventResult};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -61,20 +63,41 @@ fn folders(cfg: &ReloadConfig, base: &Path, dir: &Path, out: &mut Vec<PathBuf>) 
     }
 }
 
-/// Start watching; `on_change` gets the changed files, at most once per
-/// `interval`.
+/// The matching files already in `dirs`: a folder that appears (created or
+/// moved in) is watched only once the debouncer reports it, so what was
+/// written into it before then would otherwise go unseen.
+fn files_in(cfg: &ReloadConfig, dirs: &[PathBuf]) -> Vec<PathBuf> {
+    dirs.iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|rd| rd.flatten().map(|e| e.path()))
+        .filter(|p| p.is_file() && matches(cfg, p))
+        .collect()
+}
+
+/// Start watching; `on_change` gets the changed files once a burst of
+/// changes has settled.
+///
+/// notify-debouncer-full holds every raw event for `interval` and merges
+/// what it can (a file's writes, create+remove of editor temp files, atomic
+/// saves by rename), but it releases each event on its own clock, so one
+/// burst can come out over several ticks. Batches are therefore gathered
+/// until none has come for two ticks, which makes a burst one reset.
 pub fn start(
     cfg: ReloadConfig,
     base: PathBuf,
     on_change: impl Fn(&[PathBuf]) + Send + 'static,
 ) -> Result<Watcher, String> {
-    let (ev_tx, ev_rx) = cb::unbounded::<notify::Event>();
-    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if let Ok(ev) = res {
-            let _ = ev_tx.send(ev);
-        }
-    })
-    .map_err(|e| format!("reload: cannot start the file watcher: {e}"))?;
+    let (ev_tx, ev_rx) = cb::unbounded::<DebounceEventResult>();
+    // At least 1ms: a zero tick would make the debouncer's thread spin.
+    let tick = (cfg.interval / 4)
+        .max(Duration::from_millis(1))
+        .min(cfg.interval);
+    let settle = tick * 2;
+    // A stream that never pauses (a log file matching the patterns) must not
+    // hold reloads back forever.
+    let max_wait = cfg.interval.saturating_mul(10);
+    let mut debouncer = new_debouncer(cfg.interval, Some(tick), ev_tx)
+        .map_err(|e| format!("reload: cannot start the file watcher: {e}"))?;
     let mut dirs = Vec::new();
     for d in &cfg.dirs {
         let p = base.join(d);
@@ -87,7 +110,7 @@ pub fn start(
         folders(&cfg, &base, &p, &mut dirs);
     }
     for d in &dirs {
-        watcher
+        debouncer
             .watch(d, RecursiveMode::NonRecursive)
             .map_err(|e| format!("reload: cannot watch {}: {e}", d.display()))?;
     }
@@ -101,6 +124,7 @@ pub fn start(
         .name("rr-reload".into())
         .spawn(move || {
             let mut pending: Vec<PathBuf> = Vec::new();
+            let mut first: Option<Instant> = None;
             let mut due: Option<Instant> = None;
             loop {
                 let wait = due.map_or(Duration::from_secs(3600), |d| {
@@ -108,32 +132,62 @@ pub fn start(
                 });
                 cb::select! {
                     recv(stop_rx) -> _ => return,
-                    recv(ev_rx) -> ev => {
-                        let Ok(ev) = ev else { return };
-                        if matches!(ev.kind, EventKind::Access(_)) {
-                            continue;
-                        }
-                        for p in ev.paths {
-                            if ignored(&cfg, &base, &p) {
+                    recv(ev_rx) -> batch => {
+                        let events = match batch {
+                            Ok(Ok(events)) => events,
+                            Ok(Err(errors)) => {
+                                tracing::warn!(?errors, "reload: file watcher errors");
                                 continue;
                             }
-                            if matches!(ev.kind, EventKind::Create(_)) && p.is_dir() && cfg.recursive {
-                                let mut more = Vec::new();
-                                folders(&cfg, &base, &p, &mut more);
-                                for d in more {
-                                    let _ = watcher.watch(&d, RecursiveMode::NonRecursive);
+                            Err(_) => return,
+                        };
+                        let mut relevant = false;
+                        for ev in events {
+                            let mut changed = Vec::new();
+                            for p in &ev.paths {
+                                if ignored(&cfg, &base, p) {
+                                    continue;
                                 }
-                                continue;
+                                let appeared = matches!(
+                                    ev.kind,
+                                    EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+                                );
+                                if appeared && cfg.recursive && p.is_dir() {
+                                    let mut more = Vec::new();
+                                    folders(&cfg, &base, p, &mut more);
+                                    for d in &more {
+                                        let _ = debouncer.watch(d, RecursiveMode::NonRecursive);
+                                    }
+                                    changed.extend(files_in(&cfg, &more));
+                                } else if !matches!(ev.kind, EventKind::Access(_))
+                                    && matches(&cfg, p)
+                                {
+                                    changed.push(p.clone());
+                                }
                             }
-                            if matches(&cfg, &p) && !pending.contains(&p) {
-                                pending.push(p);
-                                due.get_or_insert_with(|| Instant::now() + cfg.interval);
+                            relevant |= !changed.is_empty();
+                            for p in changed {
+                                if !pending.contains(&p) {
+                                    pending.push(p);
+                                }
                             }
+                        }
+                        // Any relevant change, even to a file already
+                        // pending, means the burst goes on.
+                        if relevant {
+                            let now = Instant::now();
+                            let start = *first.get_or_insert(now);
+                            // Checked: `interval` comes from the config, unbounded.
+                            due = [now.checked_add(settle), start.checked_add(max_wait)]
+                                .into_iter()
+                                .flatten()
+                                .min();
                         }
                     },
                     default(wait) => {
                         if due.is_some_and(|d| Instant::now() >= d) {
                             due = None;
+                            first = None;
                             on_change(&pending);
                             pending.clear();
                         }

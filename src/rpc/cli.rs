@@ -2,6 +2,9 @@
 
 use super::client::Client;
 use crate::config::Config;
+use comfy_table::{presets::ASCII_FULL_CONDENSED, Cell, Color, Table, TableComponent};
+use humansize::{format_size, DECIMAL};
+use num_format::{Locale, ToFormattedString};
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
@@ -128,97 +131,62 @@ pub(crate) fn civil(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+/// go-humanize's `Comma` (`1,234,567`), as RoadRunner shows EXECS.
+fn count(n: u64) -> String {
+    n.to_formatted_string(&Locale::en)
 }
 
-/// SI units, as go-humanize's Bytes (`79 MB`, `7.9 MB`).
-fn si_bytes(n: u64) -> String {
-    if n < 10 {
-        return format!("{n} B");
-    }
-    let units = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let e = ((n as f64).ln() / 1000f64.ln()).floor() as usize;
-    let e = e.min(units.len() - 1);
-    let v = n as f64 / 1000f64.powi(e as i32);
-    if v < 10.0 {
-        format!("{v:.1} {}", units[e])
-    } else {
-        format!("{v:.0} {}", units[e])
-    }
+/// go-humanize's `Bytes`: SI units, one decimal at most (`79 MB`, `7.9 MB`).
+fn bytes(n: u64) -> String {
+    format_size(n, DECIMAL.decimal_places(1).decimal_zeroes(0))
 }
 
-fn ago(created_ns: i64) -> String {
-    let now = SystemTime::now()
+/// go-humanize's `RelTime(created, now, "ago", "")`: `now`, `5 seconds ago`,
+/// `2 weeks ago`; a clock that went backwards reads as `now`.
+fn age(created_ns: i64, now_ns: i64) -> String {
+    let ns = u64::try_from(now_ns.saturating_sub(created_ns)).unwrap_or(0);
+    timeago::Formatter::new().convert(Duration::from_nanos(ns))
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
-    let s = ((now - created_ns) / 1_000_000_000).max(0);
-    let plural = |n: i64, u: &str| {
-        if n == 1 {
-            format!("1 {u} ago")
-        } else {
-            format!("{n} {u}s ago")
-        }
-    };
-    match s {
-        0 => "now".into(),
-        1..=59 => plural(s, "second"),
-        60..=3599 => plural(s / 60, "minute"),
-        3600..=86399 => plural(s / 3600, "hour"),
-        _ => plural(s / 86400, "day"),
-    }
+        .unwrap_or(0)
 }
 
-fn render(header: &[&str], rows: &[Vec<(String, Option<&str>)>]) -> String {
-    let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for r in rows {
-        for (i, (c, _)) in r.iter().enumerate() {
-            w[i] = w[i].max(c.chars().count());
-        }
+/// An ASCII table in tablewriter's look, which RoadRunner prints: `+---+`
+/// rules above and below the header and at the end, none between rows.
+/// Colours only when asked (a terminal), so piped output parses plainly.
+fn render(header: &[&str], rows: Vec<Vec<Cell>>, color: bool) -> String {
+    let mut t = Table::new();
+    t.load_preset(ASCII_FULL_CONDENSED)
+        .set_style(TableComponent::HeaderLines, '-')
+        .set_style(TableComponent::MiddleHeaderIntersections, '+')
+        .set_header(header.to_vec())
+        .add_rows(rows);
+    if color {
+        t.enforce_styling();
+    } else {
+        t.force_no_tty();
     }
-    let line = {
-        let mut l = String::from("+");
-        for x in &w {
-            l.push_str(&"-".repeat(x + 2));
-            l.push('+');
-        }
-        l.push('\n');
-        l
-    };
-    let mut out = line.clone();
-    out.push('|');
-    for (i, h) in header.iter().enumerate() {
-        out.push_str(&format!(" {:<width$} |", h, width = w[i]));
-    }
-    out.push('\n');
-    out.push_str(&line);
-    for r in rows {
-        out.push('|');
-        for (i, (c, color)) in r.iter().enumerate() {
-            let pad = " ".repeat(w[i] - c.chars().count());
-            match color {
-                Some(code) => out.push_str(&format!(" \x1b[{code}m{c}\x1b[0m{pad} |")),
-                None => out.push_str(&format!(" {c}{pad} |")),
-            }
-        }
-        out.push('\n');
-    }
-    out.push_str(&line);
-    out
+    format!("{t}\n")
 }
 
 const HEADER: [&str; 6] = ["ID", "STATUS", "EXECS", "MEMORY", "CPU%", "CREATED"];
 /// RoadRunner's header, for process workers (listed by OS pid).
 const PID_HEADER: [&str; 6] = ["PID", "STATUS", "EXECS", "MEMORY", "CPU%", "CREATED"];
+
+/// RoadRunner's status colours (fatih/color's basic ones); anything not
+/// serving or idle stands out in red.
+fn status_color(status: &str) -> Color {
+    match status {
+        "ready" => Color::DarkCyan,
+        "working" => Color::DarkGreen,
+        "inactive" | "invalid" => Color::DarkYellow,
+        _ => Color::DarkRed,
+    }
+}
 
 fn table(v: &Value, color: bool) -> String {
     let mut ws: Vec<&Value> = v["workers"]
@@ -226,85 +194,116 @@ fn table(v: &Value, color: bool) -> String {
         .map(|a| a.iter().collect())
         .unwrap_or_default();
     ws.sort_by_key(|w| w["pid"].as_i64().unwrap_or(0));
-    let rows: Vec<Vec<(String, Option<&str>)>> = ws
+    let now = now_ns();
+    let rows = ws
         .iter()
         .map(|w| {
-            let status = w["statusStr"].as_str().unwrap_or("undefined").to_string();
-            let c = if !color {
-                None
-            } else {
-                Some(match status.as_str() {
-                    "ready" => "36",
-                    "working" => "32",
-                    "inactive" | "invalid" => "33",
-                    _ => "31",
-                })
-            };
+            let status = w["statusStr"].as_str().unwrap_or("undefined");
             vec![
-                (w["pid"].as_i64().unwrap_or(0).to_string(), None),
-                (status, c),
-                (thousands(w["numExecs"].as_u64().unwrap_or(0)), None),
-                (si_bytes(w["memoryUsage"].as_u64().unwrap_or(0)), None),
-                (
-                    format!("{:.2}", w["CPUPercent"].as_f64().unwrap_or(0.0)),
-                    None,
-                ),
-                (ago(w["created"].as_i64().unwrap_or(0)), None),
+                Cell::new(w["pid"].as_i64().unwrap_or(0)),
+                Cell::new(status).fg(status_color(status)),
+                Cell::new(count(w["numExecs"].as_u64().unwrap_or(0))),
+                Cell::new(bytes(w["memoryUsage"].as_u64().unwrap_or(0))),
+                Cell::new(format!("{:.2}", w["CPUPercent"].as_f64().unwrap_or(0.0))),
+                Cell::new(age(w["created"].as_i64().unwrap_or(0), now)),
             ]
         })
         .collect();
     if ws.iter().any(|w| w["process"] == true) {
-        render(&PID_HEADER, &rows)
+        render(&PID_HEADER, rows, color)
     } else {
-        render(&HEADER, &rows)
+        render(&HEADER, rows, color)
     }
 }
 
 fn error_table(e: &str) -> String {
-    render(
-        &HEADER,
-        &[vec![
-            ("0".into(), None),
-            (e.to_string(), None),
-            ("ERROR".into(), None),
-            ("ERROR".into(), None),
-            ("ERROR".into(), None),
-            ("ERROR".into(), None),
-        ]],
-    )
+    let mut row = vec![Cell::new("0"), Cell::new(e)];
+    row.extend((0..4).map(|_| Cell::new("ERROR")));
+    render(&HEADER, vec![row], false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    const SEC: i64 = 1_000_000_000;
+
     #[test]
-    fn formats() {
-        assert_eq!(thousands(1234567), "1,234,567");
-        assert_eq!(thousands(12), "12");
-        assert_eq!(si_bytes(79_000_000), "79 MB");
-        assert_eq!(si_bytes(7_900_000), "7.9 MB");
-        assert_eq!(si_bytes(5), "5 B");
+    fn formats_as_go_humanize() {
+        assert_eq!(count(1234567), "1,234,567");
+        assert_eq!(count(12), "12");
+        assert_eq!(bytes(79_000_000), "79 MB");
+        assert_eq!(bytes(7_900_000), "7.9 MB");
+        assert_eq!(bytes(1_500), "1.5 kB");
+        assert_eq!(bytes(5), "5 B");
         assert_eq!(civil(0), (1970, 1, 1));
         assert_eq!(civil(19_723), (2024, 1, 1));
+    }
+
+    #[test]
+    fn ages_read_like_relative_time() {
+        let now = 1_700_000_000 * SEC;
+        assert_eq!(age(now, now), "now");
+        assert_eq!(age(now + 5 * SEC, now), "now", "a clock skew");
+        assert_eq!(age(now - SEC, now), "1 second ago");
+        assert_eq!(age(now - 59 * SEC, now), "59 seconds ago");
+        assert_eq!(age(now - 150 * SEC, now), "2 minutes ago");
+        assert_eq!(age(now - 3 * 3600 * SEC, now), "3 hours ago");
+        assert_eq!(age(now - 14 * 86400 * SEC, now), "2 weeks ago");
     }
 
     #[test]
     fn table_lists_workers_by_id() {
         let v = json!({"workers":[
             {"pid":1,"statusStr":"working","numExecs":1500,"memoryUsage":2_000_000,"CPUPercent":1.5,"created":0},
-            {"pid":0,"statusStr":"ready","numExecs":3,"memoryUsage":0,"CPUPercent":0.0,"created":0},
+            {"pid":0,"statusStr":"ready","numExecs":3,"memoryUsage":0,"CPUPercent":0.0,"created":now_ns()},
         ]});
         let t = table(&v, false);
         let lines: Vec<&str> = t.lines().collect();
-        assert!(lines[1].contains("ID") && lines[1].contains("CPU%"), "{t}");
+        assert_eq!(lines.len(), 6, "{t}");
         assert!(
-            lines[3].starts_with("| 0 ") && lines[3].contains("ready"),
+            lines[0].starts_with("+----+") && lines[2] == lines[0],
             "{t}"
         );
         assert!(
-            lines[4].contains("1,500") && lines[4].contains("2.0 MB") && lines[4].contains("1.50"),
+            lines[1].starts_with("| ID ") && lines[1].contains("CPU%"),
             "{t}"
         );
+        assert!(
+            lines[3].starts_with("| 0 ") && lines[3].contains("ready") && lines[3].contains("now"),
+            "{t}"
+        );
+        assert!(
+            lines[4].contains("1,500") && lines[4].contains("2 MB") && lines[4].contains("1.50"),
+            "{t}"
+        );
+        assert!(lines.iter().all(|l| l.len() == lines[0].len()), "{t}");
+        assert!(!t.contains('\x1b'), "no colours off a terminal: {t}");
+    }
+
+    #[test]
+    fn process_workers_get_the_pid_header_and_colours_on_a_terminal() {
+        let v = json!({"workers":[
+            {"pid":4242,"statusStr":"ready","numExecs":0,"memoryUsage":0,"CPUPercent":0.0,"created":0,"process":true},
+            {"pid":4243,"statusStr":"stopped","numExecs":0,"memoryUsage":0,"CPUPercent":0.0,"created":0,"process":true},
+        ]});
+        let t = table(&v, true);
+        assert!(t.lines().nth(1).unwrap().starts_with("| PID "), "{t}");
+        let ready = t.lines().find(|l| l.contains("ready")).unwrap();
+        let stopped = t.lines().find(|l| l.contains("stopped")).unwrap();
+        // DarkCyan and DarkRed: fatih/color's cyan and red.
+        assert!(ready.contains("\x1b[38;5;6m"), "{ready:?}");
+        assert!(stopped.contains("\x1b[38;5;1m"), "{stopped:?}");
+    }
+
+    #[test]
+    fn error_table_keeps_the_columns() {
+        let t = error_table("plugin nope not found");
+        let row = t.lines().nth(3).unwrap();
+        assert!(
+            row.starts_with("| 0 ") && row.contains("plugin nope not found"),
+            "{t}"
+        );
+        assert_eq!(row.matches("ERROR").count(), 4, "{t}");
     }
 }
