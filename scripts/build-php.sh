@@ -405,6 +405,7 @@ static_libpq() {
     (cd "$b" && ./configure --without-readline --without-icu --without-gssapi --without-ldap --with-openssl \
       --without-zlib --without-llvm --without-systemd --without-libxml --without-lz4 --without-zstd >>"$log" 2>&1 &&
       make -j"$JOBS" -C src/include >>"$log" 2>&1 &&
+      make -j"$JOBS" -C src/backend generated-headers >>"$log" 2>&1 &&
       make -j"$JOBS" -C src/common libpgcommon_shlib.a >>"$log" 2>&1 &&
       make -j"$JOBS" -C src/port libpgport_shlib.a >>"$log" 2>&1 &&
       make -j"$JOBS" -C src/interfaces/libpq libpq.a >>"$log" 2>&1) ||
