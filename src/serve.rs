@@ -544,7 +544,7 @@ fn thread_spec(
     // RoadRunner's php-cli processes have them (review-core M8). The
     // process is still single-threaded here.
     for (k, v) in &env {
-        if std::env::var_os(k).map_or(true, |cur| cur != v.as_str()) {
+        if std::env::var_os(k).is_none_or(|cur| cur != v.as_str()) {
             std::env::set_var(k, v);
         }
     }
