@@ -340,6 +340,7 @@ fn file_watcher_restarts_once_per_burst() {
         line.contains("version.php") && line.contains("new.php"),
         "{line}"
     );
+    assert!(!line.contains("/./"), "paths without ./: {line}");
     let start = Instant::now();
     while s.get("/version").text() != "v40" {
         assert!(start.elapsed() < Duration::from_secs(10), "{}", s.log());

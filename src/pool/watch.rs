@@ -100,7 +100,9 @@ pub fn start(
         .map_err(|e| format!("reload: cannot start the file watcher: {e}"))?;
     let mut dirs = Vec::new();
     for d in &cfg.dirs {
-        let p = base.join(d);
+        // Through components(): `dirs: ["."]` gives `<base>/x.php` in the
+        // log, not `<base>/./x.php`.
+        let p: PathBuf = base.join(d).components().collect();
         if !p.is_dir() {
             return Err(format!(
                 "reload.plugins.http.dirs: {} is not a folder",
