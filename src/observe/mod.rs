@@ -227,18 +227,9 @@ impl tracing::field::Visit for JsonFields {
 
 /// zap's development time format, in UTC.
 fn iso8601_utc(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (y, m, d) = crate::rpc::cli::civil(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}+0000",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    )
+    chrono::DateTime::<chrono::Utc>::from(t)
+        .format("%Y-%m-%dT%H:%M:%S+0000")
+        .to_string()
 }
 
 impl<S, N> FormatEvent<S, N> for ZapJson
@@ -443,5 +434,18 @@ pub async fn serve_plain<F>(
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                 .await;
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn zap_development_time() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(super::iso8601_utc(t), "2023-11-14T22:13:20+0000");
+        assert_eq!(
+            super::iso8601_utc(std::time::UNIX_EPOCH),
+            "1970-01-01T00:00:00+0000"
+        );
     }
 }
