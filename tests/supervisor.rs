@@ -260,15 +260,24 @@ fn runtime_boot_failures_back_off_and_recover() {
     }
 }
 
-#[test]
-fn file_watcher_restarts_workers_on_change() {
+/// One worker watching the app folder (recursively) for `.php` changes,
+/// serving `version.php`'s value on /version.
+fn reload_app(name: &str, interval: &str, http_extra: &str, version: &str) -> App {
     let a = app(
-        "reload",
+        name,
         Api::Native,
         "    num_workers: 1\n",
-        "reload:\n  interval: 100ms\n  patterns: [\".php\"]\n  plugins:\n    http:\n      dirs: [\".\"]\n      recursive: true\n      ignore: [\"cache\"]\n",
+        &format!(
+            "reload:\n  interval: {interval}\n  patterns: [\".php\"]\n  plugins:\n    http:\n      dirs: [\".\"]\n      recursive: true\n{http_extra}"
+        ),
     );
-    a.file("version.php", "<?php return 'one';");
+    a.file("version.php", &format!("<?php return '{version}';"));
+    a
+}
+
+#[test]
+fn file_watcher_restarts_workers_on_change() {
+    let a = reload_app("reload", "100ms", "      ignore: [\"cache\"]\n", "one");
     let s = a.serve();
     let r = s.get("/version");
     assert_eq!(r.text(), "one");
@@ -306,13 +315,7 @@ fn file_watcher_restarts_workers_on_change() {
 /// a folder that appears mid-burst is watched from then on.
 #[test]
 fn file_watcher_restarts_once_per_burst() {
-    let a = app(
-        "reload-burst",
-        Api::Native,
-        "    num_workers: 1\n",
-        "reload:\n  interval: 1s\n  patterns: [\".php\"]\n  plugins:\n    http:\n      dirs: [\".\"]\n      recursive: true\n",
-    );
-    a.file("version.php", "<?php return 'v0';");
+    let a = reload_app("reload-burst", "1s", "", "v0");
     let s = a.serve();
     assert!(s.wait_log("reload: watching", Duration::from_secs(10)));
     assert_eq!(s.get("/version").text(), "v0");
