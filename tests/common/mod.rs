@@ -23,7 +23,19 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// A port no one listens on, for a server the test starts next. Not one
+/// the kernel hands out (`bind(0)`): those come from the ephemeral range
+/// (ip_local_port_range, 32768-60999), where every client socket of every
+/// test also gets its port, so between our check and rr's bind a
+/// connection elsewhere could take it. Below that range only listeners
+/// compete, and a random pick makes two tests choosing the same one rare.
 pub fn free_port() -> u16 {
+    for _ in 0..200 {
+        let port = fastrand::u16(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
