@@ -438,8 +438,8 @@ fn dockerfile_healthcheck_runs_on_the_embedded_php() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
-fn yaml(path: &str) -> serde_yaml::Value {
-    serde_yaml::from_str(&std::fs::read_to_string(root().join(path)).unwrap())
+fn yaml(path: &str) -> serde_norway::Value {
+    serde_norway::from_str(&std::fs::read_to_string(root().join(path)).unwrap())
         .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 

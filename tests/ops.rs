@@ -127,6 +127,74 @@ fn config_errors_exit_1_and_name_file_and_key() {
     assert!(out.contains("value should not be empty"), "{out}");
 }
 
+/// YAML as RoadRunner's loader (yaml.v3) reads it, through the real binary:
+/// an alias, merge keys (a list of merges: the first wins; the mapping's own
+/// keys over both) and `${VAR:-default}` inside a merged value. `--test`
+/// passes (no `<<` left as an unknown key) and the pool has the merged size.
+#[test]
+fn yaml_anchors_merge_keys_and_env_reach_the_server() {
+    let rpc = free_port();
+    let yaml = concat!(
+        "version: \"3\"\n",
+        "rpc:\n  listen: &rpc tcp://127.0.0.1:RPC\n",
+        "server:\n  command: \"php ops.php\"\n  env:\n    RR_T_RPC_COPY: *rpc\n",
+        "http:\n",
+        "  <<: {address: \"${RR_T_YAML_UNSET:-127.0.0.1:{port}}\", pool: {num_workers: 9}}\n",
+        "  pool:\n",
+        "    <<: [{num_workers: 2}, {num_workers: 5, max_jobs: 0}]\n",
+        "logs:\n  level: debug\n",
+    )
+    .replace("RPC", &rpc.to_string());
+    let a = App::new("yaml-merge", &yaml);
+    a.fixture("ops.php");
+    a.offline_autoload();
+    let (code, out) = a.run(&["serve", "--test"], Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains("config warning"), "{out}");
+    let s = a.serve();
+    assert_eq!(s.get("/").status, 200, "{}", s.log());
+    let (code, out) = a.run(&["workers"], Duration::from_secs(30));
+    assert_eq!(code, Some(0), "{out}");
+    let rows = out.lines().filter(|l| l.contains("ready")).count();
+    assert_eq!(rows, 2, "num_workers from the first merged mapping: {out}");
+}
+
+/// YAML the loader rejects: one line naming the file and the place, fast,
+/// whatever the text (a duplicate key, a tab, an alias bomb).
+#[test]
+fn yaml_errors_name_file_and_position() {
+    let base = "version: \"3\"\nserver:\n  command: php w.php\nhttp:\n  address: 127.0.0.1:1\n";
+    let mut bomb =
+        format!("{base}  middleware: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for i in 1..=9 {
+        let prev = vec![format!("*a{}", i - 1); 10].join(", ");
+        bomb += &format!("  m{i}: &a{i} [{prev}]\n");
+    }
+    for (yaml, want) in [
+        (
+            format!("{base}  address: 127.0.0.1:2\n"),
+            "mapping key \"address\" is defined twice in the mapping at line 5 column 3",
+        ),
+        (
+            base.replace("  command", "\tcommand"),
+            "found character that cannot start any token at line 3 column 1",
+        ),
+        (bomb, "the aliases (*name) expand to too large a document"),
+    ] {
+        let a = App::new("yaml-bad", &yaml);
+        let t = Instant::now();
+        let (code, out) = a.run(&["serve"], Duration::from_secs(30));
+        assert_eq!(code, Some(1), "{out}");
+        assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+        assert!(
+            out.contains("config error in ") && out.contains(".rr.yaml: invalid YAML: "),
+            "{out}"
+        );
+        assert!(out.contains(want), "want {want:?} in {out}");
+        assert_eq!(out.trim().lines().count(), 1, "one line: {out}");
+    }
+}
+
 #[test]
 fn serve_test_flag_starts_workers_and_exits_0() {
     let (a, _) = ops_app("servetest", 2, "");

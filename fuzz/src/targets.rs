@@ -356,7 +356,9 @@ pub fn config_load(data: &[u8]) {
     {
         return;
     }
-    if let Ok(serde_yaml::Value::Mapping(m)) = serde_yaml::from_str::<serde_yaml::Value>(body) {
+    // The loader's own parser: merge keys applied (a merge can bring in an
+    // `include`), alias expansion bounded.
+    if let Ok((serde_norway::Value::Mapping(m), _)) = config::yaml::parse(body) {
         let has_include = m.keys().any(|k| {
             k.as_str()
                 .map(|s| s.trim().eq_ignore_ascii_case("include"))

@@ -8,7 +8,7 @@
 use super::pool::{self, PoolConfig};
 use super::value::*;
 use super::KeyResult;
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -716,7 +716,7 @@ mod tests {
     use super::*;
 
     fn parse_yaml(y: &str) -> KeyResult<HttpConfig> {
-        let v: Value = serde_yaml::from_str(y).unwrap();
+        let v: Value = serde_norway::from_str(y).unwrap();
         parse(&v)
     }
 

@@ -2,7 +2,7 @@
 
 use super::value::*;
 use super::{KeyResult, Warnings};
-use serde_yaml::Value;
+use serde_norway::Value;
 
 /// One logger: the root `logs` or a `logs.channels.<name>`.
 #[derive(Debug, Clone, PartialEq, Eq)]

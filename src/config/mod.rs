@@ -2,7 +2,8 @@
 //! `include:`, then validate into typed config. Every error names the file,
 //! the key path and the problem; keys we ignore are reported as warnings.
 //!
-//! Order, as RoadRunner's config plugin: read the file, lower-case the keys,
+//! Order, as RoadRunner's config plugin: read the file (aliases expanded,
+//! merge keys applied: `yaml.rs`), lower-case the keys,
 //! expand environment variables, apply `-o` overrides (their values expanded
 //! too), check `version`, merge `include:` files (each replaces whole
 //! top-level sections), then decode with weak typing.
@@ -14,6 +15,7 @@ mod pool;
 mod reload;
 mod server;
 mod value;
+pub(crate) mod yaml;
 
 pub use http::HttpConfig;
 pub use logs::{FileLoggerOptions, LogsConfig};
@@ -25,7 +27,7 @@ pub use server::ServerConfig;
 #[allow(unused_imports)] // used by the CLI's DSN parsing
 pub use value::parse_duration;
 
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::path::{Path, PathBuf};
 
 /// A config problem: file, key path, message.
@@ -105,7 +107,8 @@ impl Warnings {
 /// Whether a warning is one `rr serve --test` fails on: an unknown key or
 /// section, a plugin, middleware or option that is not supported (so
 /// nothing of it runs), a value outside the accepted ones, a bare-number
-/// duration, half an ssl section. The others are notes (a key RoadRunner
+/// duration, half an ssl section, YAML documents after the first (never
+/// read, as RoadRunner never reads them). The others are notes (a key RoadRunner
 /// itself removed or ignores, a default kept).
 pub fn is_problem(warning: &str) -> bool {
     [
@@ -117,6 +120,7 @@ pub fn is_problem(warning: &str) -> bool {
         "is not one of",
         "bare number",
         "HTTPS is off",
+        "YAML documents",
     ]
     .iter()
     .any(|p| warning.contains(p))
@@ -175,7 +179,10 @@ impl Origins {
     }
 }
 
-fn read_yaml(file: &Path, shown: &str) -> Result<Value, ConfigError> {
+/// Read one YAML file (see `yaml::parse` for the semantics). Also returns a
+/// warning when the file holds more documents than the first, which is the
+/// only one read.
+fn read_yaml(file: &Path, shown: &str) -> Result<(Value, Option<String>), ConfigError> {
     let err = |msg: String| ConfigError {
         file: shown.to_string(),
         key: String::new(),
@@ -183,10 +190,10 @@ fn read_yaml(file: &Path, shown: &str) -> Result<Value, ConfigError> {
     };
     let text =
         std::fs::read_to_string(file).map_err(|e| err(format!("cannot read the file: {e}")))?;
-    let mut v: Value = if text.trim().is_empty() {
-        Value::Mapping(Default::default())
+    let (mut v, ignored) = if text.trim().is_empty() {
+        (Value::Mapping(Default::default()), 0)
     } else {
-        serde_yaml::from_str(&text).map_err(|e| err(format!("invalid YAML: {e}")))?
+        yaml::parse(&text).map_err(|e| err(format!("invalid YAML: {e}")))?
     };
     if v.is_null() {
         v = Value::Mapping(Default::default());
@@ -196,7 +203,14 @@ fn read_yaml(file: &Path, shown: &str) -> Result<Value, ConfigError> {
     }
     value::lowercase_keys(&mut v);
     value::expand_tree(&mut v);
-    Ok(v)
+    let note = (ignored > 0).then(|| {
+        format!(
+            "config warning in {shown}: the file holds {} YAML documents (separated by `---`): \
+             only the first is read, as RoadRunner does, and the other {ignored} are ignored",
+            ignored + 1
+        )
+    });
+    Ok((v, note))
 }
 
 /// Split `-o key=value` as RoadRunner does: at the first `=`, one layer of
@@ -235,7 +249,8 @@ pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
         key: key.to_string(),
         msg,
     };
-    let mut root = read_yaml(file, &shown)?;
+    let (mut root, note) = read_yaml(file, &shown)?;
+    let mut notes: Vec<String> = note.into_iter().collect();
     let abs = std::fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
     let dir = abs
         .parent()
@@ -290,7 +305,8 @@ pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
     for inc in includes {
         let p = PathBuf::from(&inc);
         let inc_shown = p.display().to_string();
-        let sub = read_yaml(&p, &inc_shown)?;
+        let (sub, note) = read_yaml(&p, &inc_shown)?;
+        notes.extend(note);
         let sub_version = value::get(&sub, "version").and_then(Value::as_str);
         if sub_version != Some(version.as_str()) {
             return Err(ConfigError {
@@ -339,6 +355,7 @@ pub fn load(file: &Path, overrides: &[String]) -> Result<Config, ConfigError> {
         .into_iter()
         .map(|(k, m)| format!("config warning in {}: {k}: {m}", origins.file_of(&k)))
         .collect();
+    cfg.warnings.splice(0..0, notes);
     Ok(cfg)
 }
 
@@ -714,6 +731,120 @@ mod tests {
             assert!(w.contains(needle), "missing {needle:?} in:\n{w}");
         }
         assert!(w.contains(&c.file.display().to_string()) || w.contains(".yaml"));
+    }
+
+    /// Anchors, aliases and merge keys, as RoadRunner's loader (yaml.v3)
+    /// applies them, then env expansion over the merged tree: a `${VAR}` in
+    /// an anchored value is expanded in every copy.
+    #[test]
+    fn yaml_anchors_merges_and_env_reach_the_typed_config() {
+        std::env::set_var("RR_T_YAML_HOST", "127.0.0.1");
+        let yaml = concat!(
+            "version: \"3\"\n",
+            "server:\n",
+            "  command: \"php worker.php\"\n",
+            "  env:\n",
+            "    FIRST: &addr ${RR_T_YAML_HOST}:${RR_T_YAML_NOPORT:-8081}\n",
+            "    SECOND: *addr\n",
+            "http:\n",
+            // The section's own `pool` wins over the merged one.
+            "  <<: {address: *addr, pool: {num_workers: 9}}\n",
+            "  pool:\n",
+            // A list of merges: the first wins (2, not 5); max_jobs only in the second.
+            "    <<: [&two {num_workers: 2}, {num_workers: 5, max_jobs: 7}]\n",
+            "    debug: false\n",
+        );
+        let c = load_str(yaml, &[]).unwrap();
+        assert_eq!(c.http.address, "127.0.0.1:8081");
+        assert_eq!(c.http.pool.num_workers, 2);
+        assert_eq!(c.http.pool.max_jobs, 7);
+        assert_eq!(
+            c.server.env,
+            vec![
+                ("FIRST".into(), "127.0.0.1:8081".into()),
+                ("SECOND".into(), "127.0.0.1:8081".into())
+            ]
+        );
+        // No `<<` is left behind as an unknown key.
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        assert!(!c.merged.to_string().contains("<<"), "{}", c.merged);
+    }
+
+    /// `on`/`yes` are strings (YAML 1.2, as yaml.v3 decodes into viper's
+    /// interface{} tree); a bool field then takes what RoadRunner's weak
+    /// decoding takes (strconv.ParseBool), so `debug: on` is an error naming
+    /// the key there and here, and `debug: "true"` or `1` is fine.
+    #[test]
+    fn yaml_on_yes_are_not_bools() {
+        for word in ["on", "yes", "off", "no", "y"] {
+            let e = load_str(&format!("{OK}    debug: {word}\n"), &[]).unwrap_err();
+            assert_eq!(e.key, "http.pool.debug", "{word}: {e}");
+            assert!(e.msg.contains(&format!("{word:?}")), "{word}: {e}");
+        }
+        for (word, want) in [
+            ("true", true),
+            ("False", false),
+            ("\"1\"", true),
+            ("0", false),
+        ] {
+            let c = load_str(&format!("{OK}    debug: {word}\n"), &[]).unwrap();
+            assert_eq!(c.http.pool.debug, want, "{word}");
+        }
+    }
+
+    /// Parse errors name the file and the position; the key of a duplicate.
+    #[test]
+    fn yaml_errors_name_file_and_position() {
+        for (yaml, want) in [
+            (
+                OK.replace("  address: 0.0.0.0:8080\n", "  address: a\n  address: b\n"),
+                "invalid YAML: http: mapping key \"address\" is defined twice in the mapping at line 5 column 3",
+            ),
+            (
+                OK.replace("  address:", "\taddress:"),
+                "invalid YAML: found character that cannot start any token at line 5 column 1",
+            ),
+            (
+                format!("{OK}    extra: [\n"),
+                "invalid YAML: did not find expected node content at line 9 column 1",
+            ),
+        ] {
+            let e = load_str(&yaml, &[]).unwrap_err();
+            assert!(e.key.is_empty(), "{e:?}");
+            let shown = e.to_string();
+            assert!(shown.starts_with("config error in /"), "{shown}");
+            assert!(shown.contains(".yaml: "), "{shown}");
+            assert!(shown.contains(want), "want {want:?} in {shown}");
+        }
+    }
+
+    /// A "billion laughs" config fails fast instead of exhausting memory.
+    #[test]
+    fn yaml_alias_bomb_is_an_error() {
+        let mut bomb = format!("{OK}  middleware: &a0 [lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for i in 1..=9 {
+            let prev = vec![format!("*a{}", i - 1); 8].join(", ");
+            bomb += &format!("  m{i}: &a{i} [{prev}]\n");
+        }
+        let t = std::time::Instant::now();
+        let e = load_str(&bomb, &[]).unwrap_err();
+        assert!(e.msg.starts_with("invalid YAML: "), "{e}");
+        assert!(e.msg.contains("too large"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    }
+
+    /// Only the first document of a multi-document file is read, as by
+    /// RoadRunner; the others are a warning that `rr serve --test` fails on.
+    #[test]
+    fn yaml_documents_after_the_first_are_a_warning() {
+        let c = load_str(&format!("{OK}---\nhttp:\n  address: 1.2.3.4:5\n"), &[]).unwrap();
+        assert_eq!(c.http.address, "0.0.0.0:8080");
+        let w = c.warnings.join("\n");
+        assert!(w.contains("holds 2 YAML documents"), "{w}");
+        assert!(c.warnings.iter().any(|w| is_problem(w)), "{w}");
+        // `---` before the only document, or an empty one after it: no warning.
+        let c = load_str(&format!("---\n{OK}---\n"), &[]).unwrap();
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::value::*;
 use super::{KeyResult, Warnings};
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::time::Duration;
 
 /// Where the goridge RPC server listens.

@@ -2,7 +2,7 @@
 
 use super::value::*;
 use super::KeyResult;
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! RoadRunner's weak typing (a string "4" is a number, "true" a bool, a bare
 //! integer duration is nanoseconds).
 
-use serde_yaml::Value;
+use serde_norway::Value;
 use std::time::Duration;
 
 pub fn get<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
@@ -71,7 +71,7 @@ pub fn keys(v: &Value) -> Vec<String> {
             m.keys()
                 .map(|k| match k {
                     Value::String(s) => s.clone(),
-                    other => serde_yaml::to_string(other)
+                    other => serde_norway::to_string(other)
                         .unwrap_or_default()
                         .trim()
                         .to_string(),
